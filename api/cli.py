@@ -1,0 +1,202 @@
+"""The ``gongjian`` command line (Typer)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from api.settings import ApiSettings
+from layers.cluster import ClusterError
+from layers.settings import DatabaseSettings
+
+app = typer.Typer(
+    name="gongjian",
+    help="攻坚图: township poverty-alleviation maps and monitoring on PostGIS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="The database: embedded PostGIS cluster or DATABASE_URL.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _ready_engine(settings: DatabaseSettings):
+    """Database up (embedded unless DATABASE_URL), migrated, as an engine."""
+    from layers.migrate import upgrade
+
+    from layers.db import database_url, engine_for
+
+    try:
+        url = database_url(settings)
+        upgrade(url)
+    except ClusterError as exc:
+        _fail(str(exc))
+    return engine_for(url)
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Create (first time) and start the embedded cluster, then apply migrations."""
+    settings = DatabaseSettings()
+    engine = _ready_engine(settings)
+    where = "DATABASE_URL" if settings.database_url else f"embedded cluster in {settings.home}"
+    out.print(f"database ready ({where}): {engine.url.render_as_string(hide_password=True)}")
+
+
+@db_app.command("down")
+def db_down() -> None:
+    """Stop the embedded cluster (nothing to do with DATABASE_URL)."""
+    from layers.db import embedded_cluster
+
+    settings = DatabaseSettings()
+    if settings.database_url:
+        out.print("DATABASE_URL is set: that server is not ours to stop")
+        return
+    try:
+        stopped = embedded_cluster(settings).down()
+    except ClusterError as exc:
+        _fail(str(exc))
+    out.print("stopped" if stopped else "not running")
+
+
+@db_app.command("url")
+def db_url(
+    show_password: bool = typer.Option(False, "--show-password", help="Print the password too."),
+) -> None:
+    """Print the connection URL (starts the embedded cluster if needed)."""
+    from layers.db import database_url, engine_for
+
+    try:
+        url = database_url(DatabaseSettings())
+    except ClusterError as exc:
+        _fail(str(exc))
+    out.print(
+        engine_for(url).url.render_as_string(hide_password=not show_password), highlight=False
+    )
+
+
+@db_app.command("migrate")
+def db_migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from layers.migrate import current_revision, upgrade
+
+    from layers.db import database_url
+
+    try:
+        url = database_url(DatabaseSettings())
+    except ClusterError as exc:
+        _fail(str(exc))
+    upgrade(url, revision)
+    out.print(f"schema at revision {current_revision(url)}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Server, PostGIS, GEOS, PROJ and pgRouting versions and the schema revision."""
+    from layers.migrate import current_revision
+
+    from layers.db import database_url, embedded_cluster, engine_for, server_versions
+
+    settings = DatabaseSettings()
+    if settings.uses_embedded_cluster and embedded_cluster(settings).running_port() is None:
+        out.print(f"embedded cluster in {settings.home}: not running (`gongjian db up` starts it)")
+        raise typer.Exit(3)
+    url = database_url(settings, start=False)
+    versions = server_versions(engine_for(url))
+    rows = {
+        "server": "DATABASE_URL" if settings.database_url else f"embedded ({settings.home})",
+        "url": engine_for(url).url.render_as_string(hide_password=True),
+        "PostgreSQL": versions.postgresql,
+        "PostGIS": versions.postgis or "not installed",
+        "GEOS": versions.geos or "-",
+        "PROJ": versions.proj or "-",
+        "pgRouting": versions.pgrouting or "not installed",
+        "schema revision": current_revision(url) or "none (run `gongjian db migrate`)",
+    }
+    for key, value in rows.items():
+        out.print(f"{key:>16}: {value}", highlight=False)
+
+
+@app.command("import")
+def import_layer(
+    kind: str = typer.Argument(..., help="boundaries (more kinds to come)"),
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to load."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
+) -> None:
+    """Load a file into a layer (all-or-nothing; re-running the same file changes nothing)."""
+    from layers.importers import IMPORTERS, ImportError_
+
+    if kind not in IMPORTERS:
+        _fail(f"unknown KIND {kind!r}; available: {', '.join(sorted(IMPORTERS))}", 2)
+    engine = _ready_engine(DatabaseSettings())
+    try:
+        summary = IMPORTERS[kind](engine, path, actor=_actor(), dry_run=dry_run)
+    except ImportError_ as exc:
+        _fail(str(exc))
+    out.print(summary.describe(), highlight=False)
+
+
+@app.command("demo")
+def demo(
+    serve_after: bool = typer.Option(False, "--serve", help="Serve the API when loaded."),
+    host: str = typer.Option(None, help="Address to listen on when serving."),
+    port: int = typer.Option(None, help="Port when serving."),
+) -> None:
+    """Load the demo: database up, Guangdong boundaries loaded; then optionally serve."""
+    from geo.paths import GUANGDONG_COUNTIES
+    from layers.importers import import_boundaries
+
+    engine = _ready_engine(DatabaseSettings())
+    summary = import_boundaries(engine, GUANGDONG_COUNTIES, actor=_actor())
+    out.print(summary.describe(), highlight=False)
+    if serve_after:
+        serve(host=host, port=port)
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default 8000)."),
+) -> None:
+    """Serve the map API and web map."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = ApiSettings()
+    settings = settings.model_copy(
+        update={"host": host or settings.host, "port": port or settings.port}
+    )
+    engine = _ready_engine(DatabaseSettings())
+    out.print(f"serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
+    uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port)
+
+
+def _actor() -> str:
+    """Who is acting, for the audit log of CLI changes."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def main() -> None:  # pragma: no cover - console entry when run as a module
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
