@@ -75,7 +75,7 @@ def read_layer(path: Path, crs: str | None = None) -> gpd.GeoDataFrame:
     except Exception as exc:  # GDAL's errors come in many types; say which file
         raise ImportError_(f"{path.name}: cannot be read as a vector file: {exc}") from exc
     if crs is not None:
-        frame = to_wgs84(frame.set_crs(None, allow_override=True), parse_crs(crs).kind)
+        frame = to_wgs84(frame.set_crs(None, allow_override=True), parse_crs(crs))
     elif frame.crs is None:
         raise ImportError_(
             f"{path.name}: the file declares no coordinate system; "
@@ -135,7 +135,8 @@ def import_boundaries(
             "code": str(rec.code).strip(),
             "name": str(rec.name).strip(),
             "city": str(rec.city).strip(),
-            "city_code": _optional(getattr(rec, "city_code", None)),
+            # A county code's first four digits are its city's (GB/T 2260).
+            "city_code": _optional(getattr(rec, "city_code", None)) or str(rec.code).strip()[:4],
             "pairing_city": _optional(getattr(rec, "pairing_city", None)),
             "wkb": shapely.to_wkb(shapely.multipolygons([rec.geometry])
                                   if rec.geometry.geom_type == "Polygon" else rec.geometry),
