@@ -634,3 +634,18 @@ class ApiUser(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class Dataset(Base):
+    """A loaded dataset (the synthetic demo world), so a re-run can tell it is current."""
+
+    __tablename__ = "dataset"
+    __table_args__ = (not_blank("name"),)
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    synthetic: Mapped[bool] = synthetic_flag()
+    loaded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

@@ -267,6 +267,7 @@ def valid_row(table: str, place: Place, **overrides: Any) -> dict[str, Any]:
             "scope": TOWNSHIP,
             "token_hash": f"hash{next(_serial)}",
         },
+        "dataset": lambda: {"name": f"test-dataset-{next(_serial)}", "fingerprint": "abc"},
     }
     return rows[table]() | overrides
 

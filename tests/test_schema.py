@@ -125,7 +125,7 @@ def snapshot(url: str) -> dict[str, dict[str, str]]:
 
 
 def test_session_database_is_at_head(database_url: str) -> None:
-    assert head_revision() == "0001"
+    assert head_revision() is not None
     assert current_revision(database_url) == head_revision()
     assert own_tables(database_url) >= set(Base.metadata.tables)
 
