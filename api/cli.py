@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from api import cli_data
+from api.cli_common import actor, fail, out, ready_engine
 from api.settings import ApiSettings
 from layers.cluster import ClusterError
 from layers.settings import DatabaseSettings
@@ -22,35 +22,14 @@ db_app = typer.Typer(
     help="The database: embedded PostGIS cluster or DATABASE_URL.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
-
-out = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _ready_engine(settings: DatabaseSettings):
-    """Database up (embedded unless DATABASE_URL), migrated, as an engine."""
-    from layers.migrate import upgrade
-
-    from layers.db import database_url, engine_for
-
-    try:
-        url = database_url(settings)
-        upgrade(url)
-    except ClusterError as exc:
-        _fail(str(exc))
-    return engine_for(url)
+cli_data.register(app)
 
 
 @db_app.command("up")
 def db_up() -> None:
     """Create (first time) and start the embedded cluster, then apply migrations."""
     settings = DatabaseSettings()
-    engine = _ready_engine(settings)
+    engine = ready_engine(settings)
     where = "DATABASE_URL" if settings.database_url else f"embedded cluster in {settings.home}"
     out.print(f"database ready ({where}): {engine.url.render_as_string(hide_password=True)}")
 
@@ -67,7 +46,7 @@ def db_down() -> None:
     try:
         stopped = embedded_cluster(settings).down()
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print("stopped" if stopped else "not running")
 
 
@@ -81,7 +60,7 @@ def db_url(
     try:
         url = database_url(DatabaseSettings())
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(
         engine_for(url).url.render_as_string(hide_password=not show_password), highlight=False
     )
@@ -90,14 +69,13 @@ def db_url(
 @db_app.command("migrate")
 def db_migrate(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: head)."""
-    from layers.migrate import current_revision, upgrade
-
     from layers.db import database_url
+    from layers.migrate import current_revision, upgrade
 
     try:
         url = database_url(DatabaseSettings())
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     upgrade(url, revision)
     out.print(f"schema at revision {current_revision(url)}")
 
@@ -105,9 +83,8 @@ def db_migrate(revision: str = typer.Argument("head", help="Target revision.")) 
 @db_app.command("status")
 def db_status() -> None:
     """Server, PostGIS, GEOS, PROJ and pgRouting versions and the schema revision."""
-    from layers.migrate import current_revision
-
     from layers.db import database_url, embedded_cluster, engine_for, server_versions
+    from layers.migrate import current_revision
 
     settings = DatabaseSettings()
     if settings.uses_embedded_cluster and embedded_cluster(settings).running_port() is None:
@@ -129,25 +106,6 @@ def db_status() -> None:
         out.print(f"{key:>16}: {value}", highlight=False)
 
 
-@app.command("import")
-def import_layer(
-    kind: str = typer.Argument(..., help="boundaries (more kinds to come)"),
-    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The file to load."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
-) -> None:
-    """Load a file into a layer (all-or-nothing; re-running the same file changes nothing)."""
-    from layers.importers import IMPORTERS, ImportError_
-
-    if kind not in IMPORTERS:
-        _fail(f"unknown KIND {kind!r}; available: {', '.join(sorted(IMPORTERS))}", 2)
-    engine = _ready_engine(DatabaseSettings())
-    try:
-        summary = IMPORTERS[kind](engine, path, actor=_actor(), dry_run=dry_run)
-    except ImportError_ as exc:
-        _fail(str(exc))
-    out.print(summary.describe(), highlight=False)
-
-
 @app.command("demo")
 def demo(
     serve_after: bool = typer.Option(False, "--serve", help="Serve the API when loaded."),
@@ -158,8 +116,8 @@ def demo(
     from geo.paths import GUANGDONG_COUNTIES
     from layers.importers import import_boundaries
 
-    engine = _ready_engine(DatabaseSettings())
-    summary = import_boundaries(engine, GUANGDONG_COUNTIES, actor=_actor())
+    engine = ready_engine()
+    summary = import_boundaries(engine, GUANGDONG_COUNTIES, actor=actor())
     out.print(summary.describe(), highlight=False)
     if serve_after:
         serve(host=host, port=port)
@@ -179,19 +137,9 @@ def serve(
     settings = settings.model_copy(
         update={"host": host or settings.host, "port": port or settings.port}
     )
-    engine = _ready_engine(DatabaseSettings())
+    engine = ready_engine()
     out.print(f"serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
     uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port)
-
-
-def _actor() -> str:
-    """Who is acting, for the audit log of CLI changes."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
 
 
 def main() -> None:  # pragma: no cover - console entry when run as a module

@@ -1,0 +1,50 @@
+"""What every CLI command shares: consoles, failing with a message, a ready database."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+
+from layers.cluster import ClusterError
+from layers.settings import DatabaseSettings
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def ready_engine(settings: DatabaseSettings | None = None) -> Engine:
+    """Database up (embedded unless DATABASE_URL), migrated, as an engine."""
+    from layers.db import database_url, engine_for
+    from layers.migrate import upgrade
+
+    settings = settings or DatabaseSettings()
+    try:
+        url = database_url(settings)
+        upgrade(url)
+    except ClusterError as exc:
+        fail(str(exc))
+    return engine_for(url)
+
+
+def actor() -> str:
+    """Who is acting, for the audit log of CLI changes."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def show_progress() -> bool:
+    """Progress bars on a terminal only; quiet under CI and in pipes."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
