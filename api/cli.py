@@ -109,18 +109,33 @@ def db_status() -> None:
 @app.command("demo")
 def demo(
     serve_after: bool = typer.Option(False, "--serve", help="Serve the API when loaded."),
+    seed: int = typer.Option(2016, help="Seed of the synthetic world (same seed, same data)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild and reload even if current."),
     host: str = typer.Option(None, help="Address to listen on when serving."),
     port: int = typer.Option(None, help="Port when serving."),
 ) -> None:
-    """Load the demo: database up, Guangdong boundaries loaded; then optionally serve."""
+    """Load the Lianzhou demo: boundaries, then the synthetic world; optionally serve."""
+    import time
+
     from geo.paths import GUANGDONG_COUNTIES
+    from layers.demo import ensure_demo
     from layers.importers import import_boundaries
 
-    engine = ready_engine()
-    summary = import_boundaries(engine, GUANGDONG_COUNTIES, actor=actor())
-    out.print(summary.describe(), highlight=False)
+    settings = DatabaseSettings()
+    engine = ready_engine(settings)
+    started = time.monotonic()
+    out.print(import_boundaries(engine, GUANGDONG_COUNTIES, actor=actor()).describe())
+    with out.status("building and loading the synthetic Lianzhou world (示例数据（合成）)…"):
+        loaded, counts = ensure_demo(engine, settings.home, seed=seed, force=force)
+    if loaded:
+        summary = ", ".join(f"{table} {n:,}" for table, n in counts.items())
+        out.print(f"demo world loaded in {time.monotonic() - started:.1f} s: {summary}")
+    else:
+        out.print(f"demo world (seed {seed}) already loaded and current; --force reloads it")
     if serve_after:
         serve(host=host, port=port)
+    else:
+        out.print("next: `gongjian serve`, then open http://127.0.0.1:8000/docs")
 
 
 @app.command("serve")

@@ -171,3 +171,63 @@ def _register(conn: sa.Connection, fingerprint: str, seed: int) -> None:
         {"name": DATASET, "fingerprint": fingerprint, "seed": seed},
     )
 
+
+# --- building and loading the demo ------------------------------------------------------
+
+DEMO_SEED = 2016
+LIANZHOU = "441882"
+
+
+def demo_fingerprint(seed: int) -> str:
+    """Changes when the seed, the generator or the county boundary changes."""
+    from geo.demo import GENERATOR_VERSION
+    from geo.paths import GUANGDONG_COUNTIES
+
+    digest = hashlib.sha256()
+    digest.update(f"{GENERATOR_VERSION}:{seed}:".encode())
+    digest.update(GUANGDONG_COUNTIES.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_world_tables(seed: int, work_dir: Path) -> dict[str, pd.DataFrame]:
+    """Generate the demo world (pure geo code) and shape it as table → frame."""
+    from geo.demo.people import generate_people
+    from geo.demo.world import build_geography, load_county
+
+    geography = build_geography(load_county(LIANZHOU), seed, work_dir)
+    people = generate_people(geography.townships, geography.villages, geography.hamlets, seed)
+    villages = _merge_village_updates(geography.villages, people.village_updates)
+    return {
+        "township": geography.townships,
+        "village": villages,
+        "hamlet": geography.hamlets,
+        **people.tables(),
+        "river": geography.rivers,
+        "road": geography.roads,
+        "clinic": geography.clinics,
+        "water": geography.water,
+        "school": geography.schools,
+        "hazard_zone": geography.hazard_zones,
+        "karst_zone": geography.karst_zones,
+        "raster": DemInfo("lianzhou-dem", geography.dem_path).row(),
+    }
+
+
+def _merge_village_updates(villages: gpd.GeoDataFrame, updates: pd.DataFrame) -> gpd.GeoDataFrame:
+    """Helping units and first secretaries come from the people generator."""
+    if updates.empty:
+        return villages
+    merged = villages.drop(columns=[c for c in updates.columns if c != "code"], errors="ignore")
+    return merged.merge(updates, on="code", how="left")
+
+
+def ensure_demo(engine: Engine, home: Path, seed: int = DEMO_SEED, force: bool = False):
+    """Load the demo unless the same one is already loaded; returns (loaded?, counts)."""
+    fingerprint = demo_fingerprint(seed)
+    if not force and loaded_fingerprint(engine) == fingerprint:
+        return False, {}
+    work_dir = home / "demo" / fingerprint
+    work_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.chmod(0o755)
+    tables = build_world_tables(seed, work_dir)
+    return True, load_world(engine, tables, fingerprint=fingerprint, seed=seed)

@@ -56,3 +56,19 @@ def connection(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
         finally:
             trans.rollback()
+
+
+@pytest.fixture(scope="session")
+def demo_world(engine: sa.Engine, cluster: EmbeddedCluster) -> dict[str, int]:
+    """The Lianzhou demo world loaded into the session database (about 15 s, once).
+
+    Returns rows loaded per table. Tests that use it must not change the demo's rows
+    (work inside the ``connection`` fixture's rolled-back transaction instead).
+    """
+    from geo.paths import GUANGDONG_COUNTIES
+    from layers.demo import ensure_demo
+    from layers.importers import import_boundaries
+
+    import_boundaries(engine, GUANGDONG_COUNTIES, actor="test")
+    _, counts = ensure_demo(engine, cluster.home, force=True)
+    return counts
