@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,17 +31,14 @@ def default_home() -> Path:
 class DatabaseSettings(BaseSettings):
     """Where the data lives: an external server (DATABASE_URL) or the embedded cluster."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # GONGJIAN_HOME, GONGJIAN_PG_BIN; DATABASE_URL keeps its conventional name. (A bare
+    # field name as alias would read $HOME.)
+    model_config = SettingsConfigDict(env_prefix="GONGJIAN_", extra="ignore", populate_by_name=True)
 
-    database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "database_url")
-    )
-    home: Path = Field(
-        default_factory=default_home, validation_alias=AliasChoices("GONGJIAN_HOME", "home")
-    )
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    home: Path = Field(default_factory=default_home)
     pg_bin: Path | None = Field(
         default=None,
-        validation_alias=AliasChoices("GONGJIAN_PG_BIN", "pg_bin"),
         description="Folder with initdb/pg_ctl; found automatically when unset.",
     )
 
