@@ -36,8 +36,12 @@ pg_major() {
 command -v apt-get >/dev/null || { echo "error: this script needs Debian/Ubuntu (apt-get)" >&2; exit 1; }
 PG=$(pg_major)
 [ -n "$PG" ] || { echo "error: cannot find a PostgreSQL version in apt" >&2; exit 1; }
+# PostGIS + pgRouting: the database. fonts-noto-cjk: Chinese text on maps and reports.
+# poppler-utils (pdftotext/pdftoppm/pdffonts) and chromium: the tests read PDFs and drive
+# the web map in a real browser. gdal-bin: ogr2ogr/gdaldem, the benchmarks' peers.
 apt_install "postgresql-$PG" "postgresql-$PG-postgis-3" "postgresql-$PG-pgrouting" \
-  python3 python3-venv python3-dev ca-certificates
+  python3 python3-venv python3-dev ca-certificates \
+  fonts-noto-cjk poppler-utils chromium gdal-bin
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"
