@@ -6,20 +6,89 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
+from api.auth import TokenCache
 from api.errors import install_error_handlers
-from api.routers import health
+from api.routers import analysis, edits, features, health, maps, tiles, webmap
 from api.settings import ApiSettings
+from layers.access import restricted_engine
+from layers.changes import ChangeWatcher
+from layers.features import REGISTRY, register_model_tables
+from layers.tiles import TileCache
+
+STATIC = Path(__file__).resolve().parent / "static"
+LAYER_PARAMETERS = frozenset({"collection_id", "layer"})
 
 
 def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
-    """Build the app around an engine whose database is already migrated."""
+    """Build the app around an engine whose database is already migrated.
+
+    Requests run as the restricted database role of migration 0003 when the login role may
+    switch to it (``settings.db_role``), so the API is neither superuser nor table owner and
+    row-level security applies behind its own scope filters.
+    """
     settings = settings or ApiSettings()
-    app = FastAPI(title=settings.title, version="0.1.0")
-    app.state.engine = engine
+    register_model_tables()  # analysis tables nobody described yet are served from their model
+    changes = ChangeWatcher(_conninfo(engine))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        changes.start()
+        try:
+            yield
+        finally:
+            changes.stop()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title=settings.title,
+        version="0.1.0",
+        description="攻坚图 map API: OGC API – Features, vector tiles, edits and the web map. "
+        "Data requests need a bearer token (`gongjian user add`). 示例数据（合成）.",
+    )
+    app.state.login_engine = engine
+    app.state.engine = restricted_engine(engine, settings.db_role)
     app.state.settings = settings
+    app.state.tile_cache = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
+    app.state.changes = changes
+    app.state.tokens = TokenCache()
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(features.router)
+    app.include_router(edits.router)
+    app.include_router(tiles.router)
+    app.include_router(webmap.router)
+    # the analysis and reporting areas' routers (their modules own the queries and scoping)
+    app.include_router(analysis.router)
+    app.include_router(maps.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.openapi = lambda: _openapi_with_layers(app)
     return app
+
+
+def _openapi_with_layers(app: FastAPI) -> dict:
+    """OpenAPI whose layer path parameters list the registry's layers (docs and clients)."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        layers = sorted(REGISTRY)
+        for path in spec["paths"].values():
+            for operation in path.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["in"] == "path" and parameter["name"] in LAYER_PARAMETERS:
+                        parameter["schema"] = {"type": "string", "enum": layers}
+        app.openapi_schema = spec
+    return app.openapi_schema
+
+
+def _conninfo(engine: Engine) -> str:
+    """A libpq URI for the change watcher's own (LISTEN) connection."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from api import cli_data
+from api import cli_analysis, cli_data, cli_maps, cli_users
 from api.cli_common import actor, fail, out, ready_engine
 from api.settings import ApiSettings
 from layers.cluster import ClusterError
@@ -24,6 +24,9 @@ db_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 cli_data.register(app)
+cli_users.register(app)
+cli_analysis.register(app)
+cli_maps.register(app)
 
 
 @db_app.command("up")
@@ -116,6 +119,8 @@ def demo(
         "lianzhou", help="lianzhou: load the demo; province: write ~708,000 households to -o."
     ),
     output: Path = typer.Option(None, "-o", "--output", help="GeoPackage for --scale province."),
+    maps: bool = typer.Option(True, "--maps/--no-maps", help="Render the 12 wall maps (A1)."),
+    out_dir: Path = typer.Option(Path("out"), "--out", help="Where the wall maps go."),
     host: str = typer.Option(None, help="Address to listen on when serving."),
     port: int = typer.Option(None, help="Port when serving."),
 ) -> None:
@@ -147,10 +152,25 @@ def demo(
         out.print(f"demo world loaded in {time.monotonic() - started:.1f} s: {summary}")
     else:
         out.print(f"demo world (seed {seed}) already loaded and current; --force reloads it")
+    if maps:
+        _render_demo_maps(engine, out_dir)
     if serve_after:
         serve(host=host, port=port)
     else:
         out.print("next: `gongjian serve`, then open http://127.0.0.1:8000/docs")
+
+
+def _render_demo_maps(engine, out_dir: Path) -> None:
+    """Every demo township's 攻坚图 at A1 (PDF + PNG preview) into ``out_dir``."""
+    import time
+
+    from maps.wallmap import render_demo_maps
+
+    started = time.monotonic()
+    with out.status("rendering the demo townships' 攻坚图 (A1)…") as status:
+        files = render_demo_maps(engine, out_dir, paper="A1", progress=status.update)
+    pdfs = [f for f in files if f.suffix == ".pdf"]
+    out.print(f"{len(pdfs)} wall maps in {out_dir}/ ({time.monotonic() - started:.0f} s)")
 
 
 def _write_province(output: Path | None, seed: int) -> None:

@@ -1,11 +1,71 @@
-"""FastAPI dependencies shared by the routers."""
+"""FastAPI dependencies shared by the routers: the engine, settings, parameter groups."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from dataclasses import dataclass
+
+from fastapi import Query, Request
 from sqlalchemy.engine import Engine
+
+from api.settings import ApiSettings
+from layers import features
+
+# Query parameters of /items that are not filters of a layer.
+ITEMS_PARAMETERS = frozenset({"bbox", "limit", "offset", "properties", "datetime", "f"})
 
 
 def get_engine(request: Request) -> Engine:
-    """The engine the app factory attached to the app state."""
+    """The engine the app factory attached to the app state (the API's restricted role)."""
     return request.app.state.engine
+
+
+def get_settings(request: Request) -> ApiSettings:
+    return request.app.state.settings
+
+
+def layer_filters(request: Request, collection: features.Collection) -> dict[str, list]:
+    """Every query parameter that is not a standard one must be a filter of the layer."""
+    raw = {k: v for k, v in request.query_params.items() if k not in ITEMS_PARAMETERS}
+    repeated = [k for k in raw if len(request.query_params.getlist(k)) > 1]
+    if repeated:
+        raise features.QueryError(
+            f"give {repeated[0]} once, with comma-separated values (e.g. status=poor,returned)"
+        )
+    return features.parse_filters(collection, raw)
+
+
+@dataclass
+class ItemsParams:
+    """The standard parameters of an OGC API – Features items request."""
+
+    bbox: str | None = Query(
+        None,
+        description="minx,miny,maxx,maxy in WGS84 degrees (CRS84)",
+        examples=["112.30,24.70,112.45,24.85"],
+    )
+    limit: int = Query(
+        features.DEFAULT_LIMIT,
+        description=f"page size, 1 to {features.MAX_LIMIT}",
+    )
+    offset: int = Query(0, description="features to skip (see the next/prev links)")
+    properties: str | None = Query(
+        None, description="comma-separated property names to return (default: all)"
+    )
+    datetime: str | None = Query(
+        None,
+        description="RFC 3339 instant or interval (a/b, ../b, a/..) on the layer's time column",
+    )
+
+    def query(self, request: Request, coll: features.Collection) -> features.ItemsQuery:
+        return features.ItemsQuery(
+            bbox=features.parse_bbox(self.bbox) if self.bbox is not None else None,
+            limit=self.limit,
+            offset=self.offset,
+            filters=layer_filters(request, coll),
+            properties=(
+                features.parse_properties(coll, self.properties)
+                if self.properties is not None
+                else None
+            ),
+            datetime=features.parse_datetime(self.datetime) if self.datetime is not None else None,
+        )

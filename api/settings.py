@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OnlineTiles(BaseSettings):
+    """An optional online raster basemap (off by default: township offices are offline)."""
+
+    name: str
+    url: str  # an XYZ template, e.g. https://tile.example.org/{z}/{x}/{y}.png
+    attribution: str = ""
 
 
 class ApiSettings(BaseSettings):
@@ -13,3 +22,8 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     title: str = "gongjian 攻坚图"
+    # Database role the API switches to on every connection (migration 0003); empty: none.
+    db_role: str | None = "gongjian_api"
+    tile_cache_mb: int = Field(default=64, ge=0)
+    # JSON list, e.g. GONGJIAN_ONLINE_TILES='[{"name": "OSM", "url": "https://…/{z}/{x}/{y}.png"}]'
+    online_tiles: list[OnlineTiles] = Field(default_factory=list)

@@ -34,7 +34,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo import vocab
@@ -649,3 +649,241 @@ class Dataset(Base):
     loaded_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+# --- coverage analysis (issue 7): results of ``gongjian coverage``, refreshed per township ---
+
+FACILITY_KINDS = ("clinic", "village_clinic", "health_centre", "school")
+
+
+def computed_at() -> Mapped[dt.datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CoverageRun(Base):
+    """One refresh of the coverage tables: scope, policy profile (values) and timings."""
+
+    __tablename__ = "coverage_run"
+    __table_args__ = (not_blank("scope"), non_negative("households"), non_negative("uncovered"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(Text)  # township codes refreshed, comma-separated
+    profile_name: Mapped[str] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text, index=True)  # fingerprint
+    profile_values: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    households: Mapped[int] = mapped_column(Integer)
+    uncovered: Mapped[int] = mapped_column(Integer)
+    network: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    computed_at: Mapped[dt.datetime] = computed_at()
+
+
+class CoverageHousehold(Base):
+    """Per household: distances, minutes to the nearest facilities (NULL = unreachable, the
+    reason in ``unreachable``), piped water, cadre, one flag per failed criterion with the
+    value that failed in ``reasons``, and a Chinese ``reason_text`` for maps."""
+
+    __tablename__ = "coverage_household"
+    __table_args__ = (
+        CheckConstraint(
+            " AND ".join(
+                f"({c} IS NULL OR {c} >= 0)"
+                for c in ("road_m", "hardened_road_m", *(f"{k}_min" for k in FACILITY_KINDS))
+            ),
+            name="values_non_negative",
+        ),
+        CheckConstraint("water_source IN ('hamlet', 'supply_area')", name="water_source_valid"),
+        CheckConstraint("uncovered = (cardinality(flags) > 0)", name="uncovered_matches_flags"),
+        *geom_checks(),
+    )
+
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("household.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    village_code: Mapped[str] = mapped_column(
+        CHAR(12), ForeignKey("village.code", ondelete="CASCADE"), index=True
+    )
+    hamlet_id: Mapped[int | None] = mapped_column(Integer)
+    cadre_id: Mapped[int | None] = mapped_column(Integer)
+    road_m: Mapped[float | None] = mapped_column(Float)  # to the nearest road point (walk)
+    hardened_road_m: Mapped[float | None] = mapped_column(Float)
+    clinic_min: Mapped[float | None] = mapped_column(Float)
+    clinic_id: Mapped[int | None] = mapped_column(Integer)
+    village_clinic_min: Mapped[float | None] = mapped_column(Float)
+    village_clinic_id: Mapped[int | None] = mapped_column(Integer)
+    health_centre_min: Mapped[float | None] = mapped_column(Float)
+    health_centre_id: Mapped[int | None] = mapped_column(Integer)
+    school_min: Mapped[float | None] = mapped_column(Float)
+    school_id: Mapped[int | None] = mapped_column(Integer)
+    unreachable: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
+    piped_water: Mapped[bool] = mapped_column(Boolean)
+    water_source: Mapped[str | None] = mapped_column(Text)
+    flag_road: Mapped[bool] = mapped_column(Boolean)
+    flag_hamlet_road: Mapped[bool] = mapped_column(Boolean)
+    flag_clinic: Mapped[bool] = mapped_column(Boolean)
+    flag_village_clinic: Mapped[bool] = mapped_column(Boolean)
+    flag_health_centre: Mapped[bool] = mapped_column(Boolean)
+    flag_school: Mapped[bool] = mapped_column(Boolean)
+    flag_water: Mapped[bool] = mapped_column(Boolean)
+    flag_cadre: Mapped[bool] = mapped_column(Boolean)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    uncovered: Mapped[bool] = mapped_column(Boolean)
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class CoverageHamlet(Base):
+    """Per 自然村: hardened road (recorded and computed), the seed-002 §11 flag, water."""
+
+    __tablename__ = "coverage_hamlet"
+    __table_args__ = (
+        non_negative("households"),
+        non_negative("uncovered"),
+        CheckConstraint(
+            "hardening_reason IN ('recorded', 'computed', 'recorded+computed')",
+            name="hardening_reason_valid",
+        ),
+        CheckConstraint(
+            "needs_hardening = (hardening_reason IS NOT NULL)", name="reason_when_needed"
+        ),
+        *geom_checks(),
+    )
+
+    hamlet_id: Mapped[int] = mapped_column(
+        ForeignKey("hamlet.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    village_code: Mapped[str] = mapped_column(
+        CHAR(12), ForeignKey("village.code", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    population: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    uncovered: Mapped[int] = mapped_column(Integer)
+    road_hardened: Mapped[bool | None] = mapped_column(Boolean)  # as recorded
+    hardened_road_m: Mapped[float | None] = mapped_column(Float)
+    hardened_connected: Mapped[bool] = mapped_column(Boolean)  # computed
+    needs_hardening: Mapped[bool] = mapped_column(Boolean)
+    hardening_reason: Mapped[str | None] = mapped_column(Text)
+    piped_water: Mapped[bool | None] = mapped_column(Boolean)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class CoverageVillage(Base):
+    """Per village: uncovered households by criterion, 200+ hamlets without hardened road,
+    standard clinic (seed 002 §9), piped-water shares, cadre workload (seeds 003/004)."""
+
+    __tablename__ = "coverage_village"
+    __table_args__ = (
+        non_negative("households"),
+        CheckConstraint("uncovered BETWEEN 0 AND households", name="uncovered_range"),
+        CheckConstraint("piped_share BETWEEN 0 AND 1", name="piped_share_range"),
+        CheckConstraint(
+            "piped_household_share BETWEEN 0 AND 1", name="piped_household_share_range"
+        ),
+        *geom_checks(),
+    )
+
+    village_code: Mapped[str] = mapped_column(
+        CHAR(12), ForeignKey("village.code", ondelete="CASCADE"), primary_key=True
+    )
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    name: Mapped[str] = mapped_column(Text)
+    is_poor_village: Mapped[bool] = mapped_column(Boolean)
+    households: Mapped[int] = mapped_column(Integer)
+    uncovered: Mapped[int] = mapped_column(Integer)
+    flag_road: Mapped[int] = mapped_column(Integer)
+    flag_hamlet_road: Mapped[int] = mapped_column(Integer)
+    flag_clinic: Mapped[int] = mapped_column(Integer)
+    flag_village_clinic: Mapped[int] = mapped_column(Integer)
+    flag_health_centre: Mapped[int] = mapped_column(Integer)
+    flag_school: Mapped[int] = mapped_column(Integer)
+    flag_water: Mapped[int] = mapped_column(Integer)
+    flag_cadre: Mapped[int] = mapped_column(Integer)
+    hamlets: Mapped[int] = mapped_column(Integer)
+    hamlets_needing_road: Mapped[int] = mapped_column(Integer)
+    has_standard_clinic: Mapped[bool] = mapped_column(Boolean)
+    clinic_record_mismatch: Mapped[bool] = mapped_column(Boolean)
+    lacks_standard_clinic: Mapped[bool] = mapped_column(Boolean)
+    piped_share: Mapped[float | None] = mapped_column(Float)
+    piped_household_share: Mapped[float | None] = mapped_column(Float)
+    low_piped_share: Mapped[bool] = mapped_column(Boolean)
+    cadres: Mapped[int] = mapped_column(Integer)
+    households_per_cadre: Mapped[float | None] = mapped_column(Float)
+    max_cadre_load: Mapped[int | None] = mapped_column(Integer)
+    cadres_over_limit: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class CoverageTownship(Base):
+    """Per township: the summary ``gongjian coverage`` prints and /analysis/coverage serves."""
+
+    __tablename__ = "coverage_township"
+    __table_args__ = (
+        non_negative("households"),
+        CheckConstraint("uncovered BETWEEN 0 AND households", name="uncovered_range"),
+        *geom_checks(),
+    )
+
+    township_code: Mapped[str] = mapped_column(
+        CHAR(9), ForeignKey("township.code", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    uncovered: Mapped[int] = mapped_column(Integer)
+    flag_road: Mapped[int] = mapped_column(Integer)
+    flag_hamlet_road: Mapped[int] = mapped_column(Integer)
+    flag_clinic: Mapped[int] = mapped_column(Integer)
+    flag_village_clinic: Mapped[int] = mapped_column(Integer)
+    flag_health_centre: Mapped[int] = mapped_column(Integer)
+    flag_school: Mapped[int] = mapped_column(Integer)
+    flag_water: Mapped[int] = mapped_column(Integer)
+    flag_cadre: Mapped[int] = mapped_column(Integer)
+    villages: Mapped[int] = mapped_column(Integer)
+    poor_villages: Mapped[int] = mapped_column(Integer)
+    poor_villages_without_standard_clinic: Mapped[int] = mapped_column(Integer)
+    hamlets_needing_road: Mapped[int] = mapped_column(Integer)
+    cadres: Mapped[int] = mapped_column(Integer)
+    cadres_over_limit: Mapped[int] = mapped_column(Integer)
+    piped_household_share: Mapped[float | None] = mapped_column(Float)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class Isochrone(Base):
+    """Catchment of a facility within ``minutes``, traced per township (15/30/60 min)."""
+
+    __tablename__ = "isochrone"
+    __table_args__ = (
+        UniqueConstraint("township_code", "kind", "facility_id", "minutes"),
+        CheckConstraint(
+            "kind IN ('clinic', 'village_clinic', 'health_centre', 'school')", name="kind_valid"
+        ),
+        CheckConstraint("minutes > 0", name="minutes_positive"),
+        *geom_checks(),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    township_code: Mapped[str] = mapped_column(
+        CHAR(9), ForeignKey("township.code", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(Text)
+    facility_id: Mapped[int] = mapped_column(Integer)
+    minutes: Mapped[float] = mapped_column(Float)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
+    synthetic: Mapped[bool] = synthetic_flag()

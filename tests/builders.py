@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from layers.models import Base
+from tests.coverage_builders import coverage_rows
 
 COUNTY = "449801"
 TOWNSHIP = "449801100"
@@ -268,6 +269,7 @@ def valid_row(table: str, place: Place, **overrides: Any) -> dict[str, Any]:
             "token_hash": f"hash{next(_serial)}",
         },
         "dataset": lambda: {"name": f"test-dataset-{next(_serial)}", "fingerprint": "abc"},
+        **coverage_rows(place),
     }
     return rows[table]() | overrides
 

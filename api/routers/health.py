@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from fastapi import APIRouter, Depends
-from layers.migrate import current_revision
 from sqlalchemy.engine import Engine
 
 from api.deps import get_engine
 from layers.db import server_versions
+from layers.migrate import current_revision
 
 router = APIRouter(tags=["health"])
 

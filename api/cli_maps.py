@@ -1,0 +1,180 @@
+"""``gongjian map township CODE`` (the 攻坚图 wall map) and ``gongjian map county CODE`` (atlas)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from api.cli_common import fail, out, ready_engine, show_progress
+
+map_app = typer.Typer(
+    help="Print-ready 攻坚图 wall maps (PDF/PNG/SVG, A4–A0).", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(map_app, name="map")
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of must be a date like 2017-12-31, got {value!r}", 2)
+
+
+@map_app.command("township")
+def township(
+    code: str = typer.Argument(..., help="Township code (9 digits), e.g. 441882101."),
+    paper: str = typer.Option("A1", "--paper", help="A0, A1, A2, A3 or A4."),
+    orientation: str = typer.Option("auto", help="auto (larger map scale), portrait or landscape."),
+    fmt: str = typer.Option("pdf", "--format", help="pdf, png, svg or html."),
+    dpi: int = typer.Option(None, "--dpi", help="PNG resolution (default 150)."),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Status as of this date (YYYY-MM-DD; default today)."
+    ),
+    public: bool = typer.Option(False, "--public", help="Mask household names (officials' stay)."),
+    tiles: str = typer.Option(
+        None, "--tiles", help="Split into overlapping A3 (or A4) pages to tape."
+    ),
+    color_by: str = typer.Option(
+        "status", "--color-by", help="status or cause (main cause of poverty)."
+    ),
+    sectors: bool = typer.Option(
+        False, "--sectors", help="Outline each cadre's households (分组包片) with the name."
+    ),
+    all_households: bool = typer.Option(
+        False, "--all-households", help="Also the households of the provincial key villages."
+    ),
+    output: Path = typer.Option(
+        None, "-o", "--output", help="File to write (default in the current folder)."
+    ),
+) -> None:
+    """Draw the 攻坚图 of a township: map, legend, statistics, roster and pairing table."""
+    from layers.wallmap_data import TownshipNotFound
+    from maps.wallmap.render import (
+        MapOptions,
+        WallmapError,
+        build_sheet,
+        close,
+        render_html,
+        save,
+        save_pages_png,
+    )
+
+    options = _options(
+        MapOptions(
+            paper, orientation, fmt, dpi, public, color_by, tiles, not all_households, sectors
+        )
+    )
+    engine = ready_engine()
+    target = output or Path(
+        f"{code}_攻坚图_{options.paper}{'_tiles' if tiles else ''}.{options.fmt}"
+    )
+    try:
+        if options.fmt == "html":
+            target.write_bytes(render_html(engine, code, public=public, as_of=_date(as_of)))
+            out.print(f"wrote {target}")
+            return
+        from layers.wallmap_data import fetch_township_sheet
+
+        with out.status(f"drawing the 攻坚图 of {code}…") if show_progress() else _nothing():
+            sheet = fetch_township_sheet(
+                engine,
+                code,
+                as_of=_date(as_of),
+                public=public,
+                scattered_only=options.scattered_only,
+            )
+            rendered = build_sheet(sheet, options)
+            try:
+                target.write_bytes(save(rendered, options))
+                extra = _extra_pages(rendered, options, target, save_pages_png)
+            finally:
+                close(rendered)
+    except (TownshipNotFound, WallmapError) as exc:
+        fail(str(exc), 2)
+    plan = rendered.plan
+    out.print(
+        f"wrote {target}: {sheet.title}, {plan.paper.name} {plan.paper.orientation}, "
+        f"1:{plan.view.scale:,}, {len(sheet.households):,} households"
+        + (", 示例数据（合成）" if sheet.synthetic else ""),
+        highlight=False,
+    )
+    for path in extra:
+        out.print(f"wrote {path}", highlight=False)
+
+
+def _extra_pages(rendered, options, target: Path, save_pages_png) -> list[Path]:
+    """PNG/SVG hold one page: the 附表 pages go next to it as FILE-2.png, FILE-3.png, …"""
+    if options.fmt != "png" or len(rendered.pages) == 1:
+        return []
+    paths = []
+    for number, data in enumerate(save_pages_png(rendered, options.dpi or 150)[1:], start=2):
+        path = target.with_name(f"{target.stem}-{number}{target.suffix}")
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+@map_app.command("county")
+def county(
+    code: str = typer.Argument(..., help="County code (6 digits), e.g. 441882."),
+    paper: str = typer.Option("A3", "--paper", help="A0, A1, A2, A3 or A4."),
+    as_of: str = typer.Option(None, "--as-of", help="Status as of this date (YYYY-MM-DD)."),
+    public: bool = typer.Option(False, "--public", help="Mask household names."),
+    color_by: str = typer.Option("status", "--color-by", help="status or cause."),
+    output: Path = typer.Option(None, "-o", "--output", help="PDF to write."),
+) -> None:
+    """One multi-page PDF with the 攻坚图 of every township of a county (an atlas)."""
+    from layers.wallmap_data import county_township_codes
+    from maps.wallmap.atlas import render_county_atlas
+    from maps.wallmap.render import WallmapError
+
+    engine = ready_engine()
+    target = output or Path(f"{code}_攻坚图集_{paper.upper()}.pdf")
+    total = len(county_township_codes(engine, code))
+    try:
+        if show_progress():
+            from rich.progress import Progress
+
+            with Progress(console=out) as progress:
+                task = progress.add_task("townships", total=total)
+                pdf = render_county_atlas(
+                    engine,
+                    code,
+                    paper=paper,
+                    public=public,
+                    as_of=_date(as_of),
+                    color_by=color_by,
+                    progress=lambda _: progress.advance(task),
+                )
+        else:
+            pdf = render_county_atlas(
+                engine, code, paper=paper, public=public, as_of=_date(as_of), color_by=color_by
+            )
+    except WallmapError as exc:
+        fail(str(exc), 2)
+    target.write_bytes(pdf)
+    out.print(f"wrote {target}: {total} townships", highlight=False)
+
+
+def _options(options):
+    from maps.wallmap.render import WallmapError
+
+    try:
+        return options.check()
+    except WallmapError as exc:
+        fail(str(exc), 2)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

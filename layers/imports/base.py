@@ -1,0 +1,142 @@
+"""What every import shares: options, the summary, and errors that name file, row and field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from geo.validate import Problem
+
+DEFAULT_MAX_BYTES = 2 * 1024**3  # the CLI's limit; POST /imports passes a smaller one
+MESSAGE_LIMIT = 50  # problems listed in an error before "... and N more"
+
+
+class ImportError_(ValueError):
+    """A file that cannot be loaded; the message names file, row and field."""
+
+
+class Progress(Protocol):
+    """Where an import reports its stages (the CLI draws a rich progress bar)."""
+
+    def stage(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, amount: int) -> None: ...
+
+
+class NoProgress:
+    def stage(self, name: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, amount: int) -> None:
+        pass
+
+
+@dataclass
+class ImportOptions:
+    """How to import: ``gongjian import`` flags, shared with ``POST /imports``.
+
+    >>> ImportOptions(crs="gcj02", dry_run=True).existing
+    'update'
+    """
+
+    actor: str = "unknown"
+    crs: str | None = None
+    dry_run: bool = False
+    skip_invalid: bool = False
+    existing: str = "update"  # update: rows already in the database are updated; error: refused
+    mapping: dict[str, str] | None = None  # file header -> field, overrides the built-in names
+    layer: str | None = None  # layer of a GeoPackage or sheet of a workbook
+    max_bytes: int = DEFAULT_MAX_BYTES
+    progress: Progress = field(default_factory=NoProgress)
+
+
+@dataclass
+class ImportSummary:
+    """What an import did (or, with dry_run, would do)."""
+
+    layer: str
+    path: Path
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    dry_run: bool = False
+    rejects_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # table -> i/u/unch
+
+    def describe(self) -> str:
+        verb = "would load" if self.dry_run else "loaded"
+        text = (
+            f"{verb} {self.path.name} into {self.layer}: read {self.read}, "
+            f"inserted {self.inserted}, updated {self.updated}, unchanged {self.unchanged}"
+        )
+        if self.rejected:
+            text += f", rejected {self.rejected} (see {self.rejects_path})"
+        return text
+
+    def count(self, inserted: int, updated: int, total: int) -> None:
+        self.inserted, self.updated = inserted, updated
+        self.unchanged = total - inserted - updated
+
+
+@dataclass
+class RowErrors:
+    """Collects every problem of a file before refusing it, so a clerk fixes all at once.
+
+    ``rows`` turns a data position into the row number the user sees (header = row 1).
+    """
+
+    path: Path
+    rows: Callable[[int], int] = lambda i: i + 2
+    problems: list[tuple[int, str, str]] = field(default_factory=list)  # (position, field, msg)
+    hints: list[str] = field(default_factory=list)
+
+    def add(self, position: int, column: str, message: str) -> None:
+        self.problems.append((position, column, message))
+
+    def extend(self, problems: list[Problem], names: dict[str, str] | None = None) -> None:
+        """Add problems; ``names`` shows fields by the header the file used."""
+        for p in problems:
+            self.add(p.index, (names or {}).get(p.field, p.field), p.message)
+
+    def file_error(self, column: str, message: str) -> None:
+        """A problem of the whole file (a missing column): reported on the header row."""
+        self.problems.append((-1, column, message))
+
+    def messages(self) -> list[str]:
+        ordered = sorted(self.problems, key=lambda p: p[0])
+        return [self._line(*p) for p in ordered]
+
+    def _line(self, position: int, column: str, message: str) -> str:
+        row = 1 if position < 0 else self.rows(position)
+        return f"{self.path.name}: row {row}, field '{column}': {message}"
+
+    @property
+    def bad_positions(self) -> set[int]:
+        return {p for p, _, _ in self.problems if p >= 0}
+
+    def by_position(self) -> dict[int, str]:
+        """Position → all its messages joined, for the rejects file's error column."""
+        joined: dict[int, list[str]] = {}
+        for position, column, message in self.problems:
+            joined.setdefault(position, []).append(f"{column}: {message}")
+        return {p: "; ".join(m) for p, m in joined.items()}
+
+    def has_file_errors(self) -> bool:
+        return any(p < 0 for p, _, _ in self.problems)
+
+    def raise_if_any(self, limit: int = MESSAGE_LIMIT) -> None:
+        if not self.problems:
+            return
+        lines = self.messages()
+        shown = lines[:limit]
+        more = len(lines) - len(shown)
+        tail = f"\n... and {more} more" if more else ""
+        hints = "".join(f"\nhint: {h}" for h in self.hints)
+        raise ImportError_(
+            f"{len(lines)} problem(s), nothing was loaded:\n" + "\n".join(shown) + tail + hints
+        )

@@ -1,0 +1,464 @@
+"""The import pipeline every KIND shares: read → map headers → locate → check → stage → write.
+
+Python checks what a row says on its own (formats, value sets, ranges, ID check digits);
+the database checks what needs the database (codes that exist, points inside their village,
+duplicates against stored rows), on the staged rows, inside the import's one transaction.
+With ``skip_invalid`` the bad rows go to a rejects file and the rest loads; without it any
+problem refuses the whole file and nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import shapely
+import sqlalchemy as sa
+from pyproj import CRS, Transformer
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
+
+from geo.columns import HeaderMap, map_headers
+from geo.crs import CoordSystem, parse_crs, transform_geometry
+from geo.validate import (
+    CHINA_BOUNDS,
+    Problem,
+    check_geometries,
+    check_lonlat,
+    parse_number,
+)
+from layers.imports.base import ImportError_, ImportOptions, ImportSummary, RowErrors
+from layers.imports.files import Source, read_source, write_rejects
+from layers.imports.write import ROW_COLUMN, Target, bulk_mode, copy_staging, create_staging, upsert
+from layers.models import Base
+
+STAGING = "_import_rows"
+GEOMETRY_FIELDS = ("longitude", "latitude", "wkt")
+
+
+@dataclass
+class Kind:
+    """One KIND of ``gongjian import``: how its files become rows of its table."""
+
+    name: str
+    table: str
+    key: tuple[str, ...]
+    parse: Callable[[Context], pd.DataFrame]
+    geometry: frozenset[str] = frozenset()  # allowed geometry types; empty: no geometry
+    conflict: bool = True  # the key has a unique constraint
+    resolve: Callable[[sa.Connection, Context], None] | None = None
+    after: Callable[[sa.Connection, Context, ImportSummary], None] | None = None
+    layer_names: tuple[str, ...] = ()
+    extra_staging: dict[str, str] = field(default_factory=dict)  # helper columns → SQL type
+    on_update: dict[str, str] = field(default_factory=dict)
+    bounds: tuple[float, float, float, float] = CHINA_BOUNDS
+
+
+@dataclass
+class Context:
+    """Everything an import knows about its file while checking it."""
+
+    kind: Kind
+    source: Source
+    options: ImportOptions
+    headers: HeaderMap
+    errors: RowErrors
+    fields: pd.DataFrame  # the file's mapped columns, renamed to field names
+    geometry: np.ndarray | None = None  # WGS84
+    crs_declared: bool = False
+    crs_used: str = "wgs84"
+    notes: list[str] = field(default_factory=list)
+    bulk: bool = False  # loading in bulk (indexes rebuilt after, exclusive lock held)
+
+    def has(self, name: str) -> bool:
+        return name in self.fields.columns
+
+    def raw(self, name: str) -> pd.Series:
+        return self.fields[name]
+
+    def label(self, name: str) -> str:
+        """The header the file uses for field ``name`` (errors speak the file's language)."""
+        return self.headers.column_of(name) or name
+
+    def add(self, problems: list[Problem]) -> None:
+        for p in problems:
+            self.errors.add(p.index, self.label(p.field), p.message)
+
+    def parse(self, name: str, parser: Callable, *args, **kwargs) -> pd.Series | None:
+        """Parse field ``name`` with a geo.validate parser; None when the file lacks it."""
+        if not self.has(name):
+            return None
+        values, problems = parser(self.raw(name), name, *args, **kwargs)
+        self.add(problems)
+        return values
+
+    def require(self, *names: str) -> None:
+        """File-level problems for missing required columns, naming the usual headers."""
+        from geo.columns import FIELD_ALIASES
+
+        for name in names:
+            if not self.has(name):
+                aliases = FIELD_ALIASES[self.kind.name].get(name, ())[:3]
+                hint = f" (e.g. {' / '.join(aliases)})" if aliases else ""
+                self.errors.file_error(name, f"column missing{hint}")
+
+    def blank(self, values: pd.Series | None, name: str) -> None:
+        if values is not None:
+            for i in np.flatnonzero(values.isna().to_numpy()):
+                self.errors.add(int(i), self.label(name), "missing")
+
+
+def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -> ImportSummary:
+    """Import ``path`` as ``kind``: all or nothing unless ``options.skip_invalid``."""
+    path = Path(path)
+    kind = replace(kind, extra_staging=dict(kind.extra_staging))  # parsers add income columns
+    progress = options.progress
+    progress.stage(f"reading {path.name}")
+    source = read_source(
+        path,
+        max_bytes=options.max_bytes,
+        score=lambda h: len(map_headers(h, kind.name).fields),
+        layer=options.layer,
+        layer_names=kind.layer_names,
+    )
+    ctx = _context(kind, source, options)
+    progress.stage("checking", len(source))
+    frame = kind.parse(ctx)
+    if ctx.errors.has_file_errors():
+        ctx.errors.raise_if_any()
+    summary = ImportSummary(kind.table, path, read=len(source), dry_run=options.dry_run)
+    summary.notes = source.notes + ctx.notes
+    try:
+        rejected = _write(engine, ctx, frame, summary)
+    except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY talks to psycopg directly
+        raise database_error(exc, path) from exc
+    if rejected:
+        summary.rejected = len(rejected)
+        summary.rejects_path = write_rejects(source, rejected)
+    return summary
+
+
+def _context(kind: Kind, source: Source, options: ImportOptions) -> Context:
+    headers = map_headers(source.frame.columns, kind.name, options.mapping)
+    errors = RowErrors(source.path, rows=source.row)
+    for name, columns in headers.duplicates.items():
+        errors.file_error(columns[1], f"a second column for {name} (first: {columns[0]})")
+    fields = source.frame[list(headers.fields)].rename(columns=headers.fields)
+    fields = fields.reset_index(drop=True)
+    ctx = Context(kind, source, options, headers, errors, fields)
+    if headers.unknown:
+        ctx.notes.append("ignored columns: " + ", ".join(headers.unknown))
+    if kind.geometry:
+        locate(ctx)
+    return ctx
+
+
+# --- geometry and coordinate systems -----------------------------------------------------------
+
+
+def locate(ctx: Context) -> None:
+    """WGS84 geometry from the file's geometry, or from longitude/latitude or WKT columns."""
+    crs = _coordinate_system(ctx)
+    if ctx.source.geometry is not None and not (ctx.has("longitude") and ctx.has("latitude")):
+        ctx.geometry = _convert(ctx.source.geometry, crs)
+    elif ctx.has("longitude") and ctx.has("latitude"):
+        ctx.geometry = _points_from_columns(ctx, crs)
+    elif ctx.has("wkt"):
+        ctx.geometry = _convert(_from_wkt(ctx), crs)
+    else:
+        ctx.errors.file_error("geometry", "no geometry: give a spatial file or 经度/纬度 columns")
+        return
+    _check_shapes(ctx)
+
+
+def _coordinate_system(ctx: Context) -> CoordSystem | CRS:
+    declared, requested = ctx.source.crs, ctx.options.crs
+    if requested is not None:
+        try:
+            chosen = parse_crs(requested)
+        except ValueError as exc:
+            raise ImportError_(f"--crs: {exc}") from None
+        _check_agrees(ctx, declared, chosen)
+        ctx.crs_declared, ctx.crs_used = True, str(chosen)
+        return chosen
+    if declared is None:
+        ctx.crs_used = "wgs84 (assumed)"
+        ctx.notes.append("no coordinate system declared: taken as WGS84 (say otherwise with --crs)")
+        return parse_crs("wgs84")
+    ctx.crs_declared = True
+    epsg = declared.to_epsg()
+    if epsg in (4326, 4490):
+        ctx.crs_used = str(parse_crs(f"EPSG:{epsg}"))
+        return parse_crs(f"EPSG:{epsg}")
+    ctx.crs_used = declared.to_string()
+    return declared
+
+
+def _check_agrees(ctx: Context, declared: CRS | None, chosen: CoordSystem) -> None:
+    """--crs may say GCJ-02/BD-09 for a file labelled lon/lat, but not contradict a projection."""
+    if declared is None:
+        return
+    epsg = declared.to_epsg()
+    if epsg in (4326, 4490) and chosen.kind in ("wgs84", "cgcs2000", "gcj02", "bd09"):
+        if chosen.kind in ("gcj02", "bd09"):
+            ctx.notes.append(f"the file says EPSG:{epsg}; converted from {chosen} as --crs says")
+        return
+    if chosen.kind == "epsg" and epsg == chosen.epsg:
+        return
+    raise ImportError_(
+        f"{ctx.source.path.name}: the file declares {declared.to_string()} but --crs says "
+        f"{chosen}: leave out --crs, or fix the file's coordinate system"
+    )
+
+
+def _convert(geoms: np.ndarray, crs: CoordSystem | CRS) -> np.ndarray:
+    geoms = np.asarray(geoms, dtype=object)
+    if isinstance(crs, CoordSystem):
+        if crs.is_wgs84_equivalent:
+            return geoms
+        return transform_geometry(geoms, crs)
+    transformer = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return shapely.transform(
+        geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+    )
+
+
+def _points_from_columns(ctx: Context, crs: CoordSystem | CRS) -> np.ndarray:
+    lon, lon_problems = parse_number(ctx.raw("longitude"), "longitude", low=None)
+    lat, lat_problems = parse_number(ctx.raw("latitude"), "latitude", low=None)
+    ctx.add(lon_problems + lat_problems)
+    x = pd.to_numeric(lon, errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(lat, errors="coerce").to_numpy(dtype=float)
+    bad = {p.index for p in lon_problems + lat_problems}
+    lonlat_problems = [p for p in check_lonlat(x, y, ctx.kind.bounds) if p.index not in bad]
+    ctx.add(lonlat_problems)
+    points = shapely.points(np.nan_to_num(x), np.nan_to_num(y))
+    points[np.isnan(x) | np.isnan(y)] = None
+    return _convert(points, crs)
+
+
+def _from_wkt(ctx: Context) -> np.ndarray:
+    texts = ctx.raw("wkt")
+    geoms = np.empty(len(texts), dtype=object)
+    for i, text in enumerate(texts):
+        if text is None or (isinstance(text, float) and np.isnan(text)) or str(text).strip() == "":
+            continue
+        try:
+            geoms[i] = shapely.from_wkt(str(text).strip())
+        except shapely.errors.GEOSException as exc:
+            ctx.errors.add(i, ctx.label("wkt"), f"not WKT: {exc}")
+    return geoms
+
+
+def _check_shapes(ctx: Context) -> None:
+    """Valid, non-empty, of the allowed types and inside the area (after conversion)."""
+    geoms = ctx.geometry
+    kinds = set(ctx.kind.geometry)
+    if "Polygon" in kinds:
+        kinds.add("MultiPolygon")
+    if "LineString" in kinds:
+        kinds.add("MultiLineString")
+    already = ctx.errors.bad_positions
+    problems = [
+        p for p in check_geometries(geoms, kinds, ctx.kind.bounds) if p.index not in already
+    ]
+    for p in problems:
+        ctx.errors.add(p.index, _geometry_label(ctx), p.message)
+    if problems and not ctx.crs_declared and any("outside" in p.message for p in problems):
+        ctx.errors.hints.append("the file declares no coordinate system; say which with --crs")
+
+
+def _geometry_label(ctx: Context) -> str:
+    return ctx.label("longitude") if ctx.has("longitude") else "geometry"
+
+
+def as_multi(geoms: np.ndarray) -> np.ndarray:
+    """Polygons into MultiPolygons (the tables hold MULTIPOLYGON)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    single = shapely.get_type_id(out) == 3
+    out[single] = [shapely.multipolygons([g]) for g in out[single]]
+    return out
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def staging_types(table: str, columns: list[str], extra: dict[str, str]) -> dict[str, str]:
+    """SQL types of the staging table: the target's, but plain text and plain geometry."""
+    types = {}
+    target = Base.metadata.tables[table]
+    for column in columns:
+        if column in extra:
+            types[column] = extra[column]
+            continue
+        kind = target.c[column].type
+        if getattr(kind, "geometry_type", None) is not None:
+            types[column] = "geometry"
+        elif isinstance(kind, sa.CHAR | sa.Text | sa.String):
+            types[column] = "text"
+        else:
+            types[column] = kind.compile(dialect=postgresql.dialect())
+    return types
+
+
+def _write(
+    engine: Engine, ctx: Context, frame: pd.DataFrame, summary: ImportSummary
+) -> dict[int, str]:
+    """Stage, check in the database, then upsert. Returns the rejected rows (position → why)."""
+    kind, options = ctx.kind, ctx.options
+    python_bad = ctx.errors.bad_positions
+    if python_bad and not options.skip_invalid:
+        ctx.errors.raise_if_any()
+    good = frame.drop(index=list(python_bad), errors="ignore")
+    good = good.assign(**{ROW_COLUMN: good.index.to_numpy()})
+    with engine.begin() as conn:
+        columns = [*frame.columns, *(c for c in kind.extra_staging if c not in frame.columns)]
+        points = (
+            frozenset({"geom"}) if kind.geometry == {"Point"} and "geom" in frame else frozenset()
+        )
+        create_staging(
+            conn, STAGING, staging_types(kind.table, columns, kind.extra_staging), points
+        )
+        options.progress.stage("staging", len(good))
+        copy_staging(conn, STAGING, good, options.progress, points)
+        options.progress.stage("checking against the database")
+        if kind.resolve is not None:
+            kind.resolve(conn, ctx)
+        if options.existing == "error":
+            _refuse_existing(conn, ctx)
+        rejected = _reject_or_raise(conn, ctx)
+        options.progress.stage("writing")
+        target = _target(kind, frame)
+        staged = len(good) - len(rejected.keys() - python_bad)
+        with bulk_mode(conn, bulk_tables(kind), staged) as bulk:
+            ctx.bulk = bulk
+            meta = _meta(ctx, summary)
+            inserted, updated = upsert(
+                conn, target, STAGING, actor=options.actor, meta=meta, bulk=bulk
+            )
+            summary.count(inserted, updated, staged)
+            if bulk:
+                analyse_grown_tables(conn)
+            if kind.after is not None:
+                kind.after(conn, ctx, summary)
+        if options.dry_run:
+            conn.rollback()
+    return rejected
+
+
+def analyse_grown_tables(conn: sa.Connection, rows: int = 10_000) -> None:
+    """ANALYZE the tables this transaction has written many rows to (ours and any trigger's).
+
+    Their statistics still describe them as they were, possibly empty; the next statements —
+    and the triggers they fire — would be planned for empty tables and crawl.
+    """
+    grown = conn.execute(
+        sa.text(
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_xact_user_tables "
+            "WHERE n_tup_ins + n_tup_upd > :rows"
+        ),
+        {"rows": rows},
+    ).scalars()
+    for table in list(grown):
+        conn.execute(sa.text(f"ANALYZE {table}"))
+
+
+def bulk_tables(kind: Kind) -> dict[str, tuple[str, ...]]:
+    """Tables a big import of ``kind`` loads in bulk, with the key each must keep indexed."""
+    tables = {kind.table: kind.key if kind.conflict else ()}
+    if kind.table == "household":
+        tables["household_income"] = ()  # incomes are inserted, not upserted (kinds.py)
+    return tables
+
+
+def _target(kind: Kind, frame: pd.DataFrame) -> Target:
+    table_columns = set(Base.metadata.tables[kind.table].c.keys())
+    columns = tuple(c for c in frame.columns if c in table_columns)
+    return Target(kind.table, kind.key, columns, kind.conflict, kind.on_update)
+
+
+def _reject_or_raise(conn: sa.Connection, ctx: Context) -> dict[int, str]:
+    if not ctx.errors.problems:
+        return {}
+    if not ctx.options.skip_invalid or ctx.errors.has_file_errors():
+        ctx.errors.raise_if_any()
+    rejected = {p: m for p, m in ctx.errors.by_position().items() if p >= 0}
+    conn.execute(
+        sa.text(f'DELETE FROM "{STAGING}" WHERE "{ROW_COLUMN}" = ANY(:rows)'),
+        {"rows": [int(p) for p in rejected]},
+    )
+    return rejected
+
+
+def _refuse_existing(conn: sa.Connection, ctx: Context) -> None:
+    keys = ctx.kind.key
+    match = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+    rows = conn.execute(
+        sa.text(
+            f'SELECT s."{ROW_COLUMN}", {", ".join(f"s.{k}" for k in keys)} FROM "{STAGING}" s '
+            f'WHERE EXISTS (SELECT 1 FROM "{ctx.kind.table}" t WHERE {match})'
+        )
+    ).all()
+    for row in rows:
+        key = ", ".join(str(v) for v in row[1:])
+        ctx.errors.add(
+            row[0],
+            ctx.label(keys[-1]),
+            f"{key} is already in the database (--existing update updates it)",
+        )
+
+
+def _meta(ctx: Context, summary: ImportSummary) -> dict:
+    return {
+        "file": ctx.source.path.name,
+        "sha256": sha256(ctx.source.path),
+        "format": ctx.source.format,
+        "kind": ctx.kind.name,
+        "crs": ctx.crs_used,
+        "read": summary.read,
+        "rejected": len(ctx.errors.bad_positions),
+    }
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sql_problems(
+    ctx: Context, conn: sa.Connection, sql: str, field: str, message: Callable, **params
+) -> None:
+    """Run ``sql`` (rows of _row, …) and add a problem per row with ``message(row)``."""
+    for row in conn.execute(sa.text(sql), params).all():
+        ctx.errors.add(int(row[0]), ctx.label(field), message(row))
+
+
+def database_error(exc: sa.exc.DBAPIError | psycopg.Error, path: Path) -> ImportError_:
+    """A database failure in words: lost connection, or the constraint that refused a row."""
+    orig = getattr(exc, "orig", exc)
+    lost = isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError) or getattr(
+        exc, "connection_invalidated", False
+    )
+    if lost:
+        first_line = (str(orig).strip().splitlines() or ["connection closed"])[0]
+        return ImportError_(
+            f"{path.name}: lost the connection to the database during the import "
+            f"({first_line}); nothing was written (the transaction was rolled back): "
+            "run the import again"
+        )
+    diag = getattr(orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    detail = getattr(diag, "message_detail", None) or ""
+    what = f"constraint {constraint}" if constraint else str(orig).splitlines()[0]
+    return ImportError_(
+        f"{path.name}: the database refused the data ({what}{': ' + detail if detail else ''}); "
+        "nothing was written"
+    )

@@ -1,0 +1,848 @@
+"""The KINDs of ``gongjian import``: how each file's fields become rows of its table.
+
+Each ``parse_*`` turns the mapped columns into the table's columns (plus ``*_ref`` helper
+columns that the database resolves, like a village given by name), adding a problem for
+every bad value. A column the file does not have is not written, so importing a partial
+file (codes and populations only, say) leaves the other columns as they are.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from geo import validate as v
+from geo.validate import GUANGDONG_BOUNDS
+from layers.imports import places
+from layers.imports.base import ImportSummary
+from layers.imports.core import STAGING, Context, Kind, as_multi, sql_problems
+
+S = STAGING
+
+
+def _rows(ctx: Context) -> np.ndarray:
+    n = len(ctx.fields)
+    if ctx.source.row_numbers is None:
+        return np.arange(n) + 2
+    return ctx.source.row_numbers
+
+
+def _frame(ctx: Context, **columns: pd.Series | np.ndarray | None) -> pd.DataFrame:
+    """The staged columns, leaving out fields the file does not have (None)."""
+    present = {
+        k: (c.to_numpy(dtype=object) if isinstance(c, pd.Series) else c)
+        for k, c in columns.items()
+        if c is not None
+    }
+    return pd.DataFrame(present, index=pd.RangeIndex(len(ctx.fields)))
+
+
+def _text(ctx: Context, name: str, required: bool = False) -> pd.Series | None:
+    values = ctx.parse(name, v.parse_text)
+    if required:
+        ctx.blank(values, name)
+    return values
+
+
+def _vocab(ctx: Context, name: str, vocab_name: str, required: bool = False) -> pd.Series | None:
+    values = ctx.parse(name, v.parse_vocab, vocab_name)
+    if required:
+        ctx.blank(_only_blank(ctx, name, values), name)
+    return values
+
+
+def _only_blank(ctx: Context, name: str, values: pd.Series | None) -> pd.Series | None:
+    """Values that are missing because the cell was blank (not because they were invalid)."""
+    if values is None:
+        return None
+    bad = {p for p, f, _ in ctx.errors.problems if f == ctx.label(name)}
+    keep = values.copy()
+    keep.iloc[sorted(bad)] = "invalid"
+    return keep
+
+
+def _unique(ctx: Context, values: pd.Series | None, name: str) -> None:
+    if values is not None:
+        ctx.add(v.duplicates(values, name, _rows(ctx)))
+
+
+def _code(ctx: Context, name: str, digits: int, required: bool = False) -> pd.Series | None:
+    values = ctx.parse(name, v.parse_code, digits)
+    if required:
+        ctx.blank(_only_blank(ctx, name, values), name)
+    return values
+
+
+def _ref_code(values: pd.Series | None, digits: int) -> pd.Series | None:
+    """The values that already are codes (the rest are names the database resolves)."""
+    if values is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    is_code = pc.fill_null(pc.match_substring_regex(texts, rf"^\d{{{digits}}}$"), False)
+    return values.where(np.asarray(is_code.to_numpy(zero_copy_only=False), dtype=bool), None)
+
+
+def _empty(ctx: Context) -> pd.Series:
+    return pd.Series([None] * len(ctx.fields), dtype=object)
+
+
+# --- boundaries, townships, villages ----------------------------------------------------------
+
+
+def parse_counties(ctx: Context) -> pd.DataFrame:
+    ctx.require("code", "name", "city")
+    code = _code(ctx, "code", 6, required=True)
+    _unique(ctx, code, "code")
+    city_code = _code(ctx, "city_code", 4)
+    if code is not None:
+        derived = code.str[:4]  # a county code's first four digits are its city's (GB/T 2260)
+        city_code = derived if city_code is None else city_code.fillna(derived)
+    return _frame(
+        ctx,
+        code=code,
+        name=_text(ctx, "name", True),
+        city=_text(ctx, "city", True),
+        city_code=city_code,
+        pairing_city=_text(ctx, "pairing_city"),
+        synthetic=ctx.parse("synthetic", v.parse_bool),
+        geom=as_multi(ctx.geometry),
+    )
+
+
+def parse_townships(ctx: Context) -> pd.DataFrame:
+    ctx.require("code", "name")
+    code = _code(ctx, "code", 9, required=True)
+    if code is None:
+        return _frame(ctx)
+    _unique(ctx, code, "code")
+    county = _code(ctx, "county_code", 6)
+    county = code.str[:6] if county is None else county.fillna(code.str[:6])
+    seat = None
+    if ctx.has("seat_longitude") and ctx.has("seat_latitude"):
+        seat = _seat(ctx)
+    return _frame(
+        ctx,
+        code=code,
+        county_code=county,
+        name=_text(ctx, "name", True),
+        seat=seat,
+        synthetic=ctx.parse("synthetic", v.parse_bool),
+        geom=as_multi(ctx.geometry),
+    )
+
+
+def _seat(ctx: Context) -> np.ndarray:
+    import shapely
+
+    lon = pd.to_numeric(ctx.parse("seat_longitude", v.parse_number, low=None), errors="coerce")
+    lat = pd.to_numeric(ctx.parse("seat_latitude", v.parse_number, low=None), errors="coerce")
+    points = shapely.points(lon.fillna(0).to_numpy(float), lat.fillna(0).to_numpy(float))
+    points[(lon.isna() | lat.isna()).to_numpy()] = None
+    return points
+
+
+def resolve_townships_parent(conn: sa.Connection, ctx: Context) -> None:
+    places.require_parent(conn, ctx, "county_code", "county", ctx.label("county_code"))
+    _prefix(conn, ctx, "county_code", 6)
+
+
+def _prefix(conn: sa.Connection, ctx: Context, parent: str, digits: int) -> None:
+    sql_problems(
+        ctx,
+        conn,
+        f"""SELECT _row, code, {parent} FROM "{S}"
+        WHERE left(code, {digits}) IS DISTINCT FROM {parent}""",
+        "code",
+        lambda r: f"{r[1]} does not start with its parent's code {r[2]}",
+    )
+
+
+def parse_villages(ctx: Context) -> pd.DataFrame:
+    ctx.require("code", "name")
+    code = _code(ctx, "code", 12, required=True)
+    if code is None:
+        return _frame(ctx)
+    _unique(ctx, code, "code")
+    township = _code(ctx, "township_code", 9)
+    township = code.str[:9] if township is None else township.fillna(code.str[:9])
+    poor = ctx.parse("is_poor_village", v.parse_bool)
+    key = _vocab(ctx, "key_level", "key_level")
+    if key is not None:
+        poor = key.notna() if poor is None else poor.where(poor.notna(), key.notna())
+        for i in np.flatnonzero((key.notna() & (poor == False)).to_numpy()):  # noqa: E712
+            ctx.errors.add(int(i), ctx.label("key_level"), "a key (省定) village is a poor village")
+    population = ctx.parse("population", v.parse_int, low=0)
+    frame = _frame(
+        ctx,
+        code=code,
+        township_code=township,
+        name=_text(ctx, "name", True),
+        is_poor_village=poor,
+        key_level=key,
+        helping_unit=_text(ctx, "helping_unit"),
+        first_secretary=_text(ctx, "first_secretary"),
+        has_standard_clinic=ctx.parse("has_standard_clinic", v.parse_bool),
+        piped_water=ctx.parse("piped_water", v.parse_bool),
+        population=population,
+        synthetic=ctx.parse("synthetic", v.parse_bool),
+        geom=as_multi(ctx.geometry),
+    )
+    for name in [f for f in ctx.fields.columns if f.startswith(("income_", "collective_income_"))]:
+        frame[name] = ctx.parse(name, v.parse_number).to_numpy(dtype=object)
+        ctx.kind.extra_staging[name] = "numeric"
+    return frame
+
+
+def resolve_village_parent(conn: sa.Connection, ctx: Context) -> None:
+    places.require_parent(conn, ctx, "township_code", "township", ctx.label("township_code"))
+    _prefix(conn, ctx, "township_code", 9)
+
+
+def village_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    """income_YYYY and collective_income_YYYY columns into village_income."""
+    years = sorted(
+        {
+            int(c.rsplit("_", 1)[1])
+            for c in ctx.fields.columns
+            if c.startswith(("income_", "collective_income_"))
+        }
+    )
+    if not years:
+        return
+    cols = set(ctx.fields.columns)
+
+    def col(prefix: str, year: int) -> str:
+        return f's."{prefix}_{year}"' if f"{prefix}_{year}" in cols else "NULL::numeric"
+
+    values = ", ".join(f"({y}, {col('income', y)}, {col('collective_income', y)})" for y in years)
+    row = conn.execute(
+        sa.text(f"""
+        WITH changed AS (
+            INSERT INTO village_income (village_code, year, per_capita_income, collective_income)
+            SELECT s.code, y.year, y.income, y.collective FROM "{S}" s
+            CROSS JOIN LATERAL (VALUES {values}) AS y(year, income, collective)
+            WHERE y.income IS NOT NULL OR y.collective IS NOT NULL
+            ON CONFLICT (village_code, year) DO UPDATE SET
+                per_capita_income = COALESCE(excluded.per_capita_income,
+                    village_income.per_capita_income),
+                collective_income = COALESCE(excluded.collective_income,
+                    village_income.collective_income)
+            WHERE (village_income.per_capita_income, village_income.collective_income) IS
+                DISTINCT FROM
+                  (COALESCE(excluded.per_capita_income, village_income.per_capita_income),
+                   COALESCE(excluded.collective_income, village_income.collective_income))
+            RETURNING (xmax = 0) AS inserted)
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM
+            changed""")
+    ).one()
+    summary.extra["village_income"] = (row[0], row[1], None)
+
+
+# --- hamlets and households ---------------------------------------------------------------------
+
+
+def _village_refs(ctx: Context) -> dict[str, pd.Series | None]:
+    village = _text(ctx, "village")
+    township = _text(ctx, "township")
+    code = _ref_code(village, 12)
+    return {
+        "village_code": code if code is not None else _empty(ctx),
+        "village_ref": None if village is None else village.where(code.isna(), None),
+        "township_ref": township,
+    }
+
+
+def parse_hamlets(ctx: Context) -> pd.DataFrame:
+    ctx.require("name")
+    return _frame(
+        ctx,
+        **_village_refs(ctx),
+        name=_text(ctx, "name", True),
+        population=ctx.parse("population", v.parse_int, low=0),
+        road_hardened=ctx.parse("road_hardened", v.parse_bool),
+        piped_water=ctx.parse("piped_water", v.parse_bool),
+        synthetic=ctx.parse("synthetic", v.parse_bool),
+        geom=ctx.geometry,
+    )
+
+
+def resolve_hamlets(conn: sa.Connection, ctx: Context) -> None:
+    places.analyse(conn)
+    places.resolve_villages(conn, ctx)
+    places.points_in_villages(conn, ctx)
+    sql_problems(
+        ctx,
+        conn,
+        f"""SELECT min(_row), village_code, name, count(*) FROM "{S}"
+        GROUP BY village_code, name HAVING count(*) > 1""",
+        "name",
+        lambda r: f"{r[2]} appears {r[3]} times in village {r[1]}",
+    )
+
+
+HOUSEHOLD_REQUIRED = (
+    "household_no",
+    "head_name",
+    "members",
+    "labour_members",
+    "category",
+    "main_cause",
+    "housing_status",
+)
+
+
+def parse_households(ctx: Context) -> pd.DataFrame:
+    ctx.require(*HOUSEHOLD_REQUIRED)
+    number = _text(ctx, "household_no", True)
+    _unique(ctx, number, "household_no")
+    ids = ctx.parse("id_number", v.parse_id_numbers)
+    _unique(ctx, ids, "id_number")
+    parsed = {
+        "household_no": number,
+        **_village_refs(ctx),
+        "geom": ctx.geometry,
+        "head_name": _text(ctx, "head_name", True),
+        "id_number": ids,
+        "phone": ctx.parse("phone", v.parse_phones),
+        "members": _required_int(ctx, "members", 1, 50),
+        "labour_members": _required_int(ctx, "labour_members", 0, 50),
+        "category": _vocab(ctx, "category", "category", True),
+        "main_cause": _vocab(ctx, "main_cause", "cause", True),
+        "secondary_cause": _vocab(ctx, "secondary_cause", "cause"),
+        "housing_status": _vocab(ctx, "housing_status", "housing_status", True),
+        "status": _status(ctx),
+        "exit_year": ctx.parse("exit_year", v.parse_year),
+        "registered_year": ctx.parse("registered_year", v.parse_year),
+        "scattered": ctx.parse("scattered", v.parse_bool) if ctx.has("scattered") else _empty(ctx),
+        "synthetic": ctx.parse("synthetic", v.parse_bool),
+        **_people_refs(ctx),
+        **_incomes(ctx),
+    }
+    frame = _frame(ctx, **parsed)
+    ctx.add(v.household_rules(frame))
+    return frame
+
+
+def _required_int(ctx: Context, name: str, low: int, high: int) -> pd.Series | None:
+    values = ctx.parse(name, v.parse_int, low=low, high=high)
+    ctx.blank(_only_blank(ctx, name, values), name)
+    return values
+
+
+def _status(ctx: Context) -> pd.Series | None:
+    status = _vocab(ctx, "status", "status")
+    return None if status is None else status.fillna("poor")
+
+
+def _people_refs(ctx: Context) -> dict[str, pd.Series | None]:
+    refs: dict[str, pd.Series | None] = {}
+    if ctx.has("hamlet") or ctx.has("hamlet_id"):
+        refs["hamlet_id"] = (
+            ctx.parse("hamlet_id", v.parse_int, low=1) if ctx.has("hamlet_id") else _empty(ctx)
+        )
+        refs["hamlet_ref"] = _text(ctx, "hamlet")
+    if ctx.has("cadre") or ctx.has("cadre_id"):
+        refs["cadre_id"] = (
+            ctx.parse("cadre_id", v.parse_int, low=1) if ctx.has("cadre_id") else _empty(ctx)
+        )
+        refs["cadre_ref"] = _text(ctx, "cadre")
+    return refs
+
+
+def _incomes(ctx: Context) -> dict[str, pd.Series | None]:
+    incomes: dict[str, pd.Series | None] = {}
+    for name in sorted(
+        f for f in ctx.fields.columns if f.startswith("income_") and f[7:].isdigit()
+    ):
+        incomes[name] = ctx.parse(name, v.parse_number)
+        ctx.kind.extra_staging[name] = "numeric"
+    if ctx.has("income"):
+        if not ctx.has("income_year"):
+            ctx.errors.file_error(
+                ctx.label("income"),
+                "which year? name the column like 2016年人均纯收入 or add a 收入年度 column",
+            )
+        incomes["income"] = ctx.parse("income", v.parse_number)
+        incomes["income_year"] = ctx.parse("income_year", v.parse_year)
+    return incomes
+
+
+def resolve_households(conn: sa.Connection, ctx: Context) -> None:
+    places.analyse(conn)
+    places.resolve_villages(conn, ctx)
+    places.points_in_villages(conn, ctx)
+    _hamlets_and_cadres(conn, ctx)
+    _id_numbers_in_database(conn, ctx)
+    conn.execute(
+        sa.text(f"""UPDATE "{S}" s SET scattered = (v.key_level IS NULL) FROM village v
+                             WHERE v.code = s.village_code AND s.scattered IS NULL""")
+    )
+
+
+def _hamlets_and_cadres(conn: sa.Connection, ctx: Context) -> None:
+    if ctx.has("hamlet"):
+        conn.execute(
+            sa.text(f"""UPDATE "{S}" s SET hamlet_id = h.id FROM hamlet h
+            WHERE h.village_code = s.village_code AND h.name = s.hamlet_ref AND s.hamlet_id IS
+                NULL""")
+        )
+        sql_problems(
+            ctx,
+            conn,
+            f"""SELECT _row, hamlet_ref, village_code FROM "{S}"
+            WHERE hamlet_ref IS NOT NULL AND hamlet_id IS NULL AND village_code IS NOT NULL""",
+            "hamlet",
+            lambda r: f"no hamlet {r[1]!r} in village {r[2]} (import hamlets first)",
+        )
+    if ctx.has("hamlet_id"):
+        sql_problems(
+            ctx,
+            conn,
+            f"""SELECT _row, hamlet_id, village_code FROM "{S}" s
+            WHERE hamlet_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM hamlet h
+                WHERE h.id = s.hamlet_id AND h.village_code = s.village_code)""",
+            "hamlet_id",
+            lambda r: f"no hamlet {r[1]} in village {r[2]}",
+        )
+    if ctx.has("cadre"):
+        resolve_cadres(conn, ctx, "left(s.village_code, 9)")
+
+
+def resolve_cadres(conn: sa.Connection, ctx: Context, township_sql: str) -> None:
+    """``cadre_id`` from a cadre's name within the row's township."""
+    conn.execute(
+        sa.text(f"""
+        UPDATE "{S}" s SET cadre_id = c.id
+        FROM (SELECT township_code, name, min(id) AS id, count(*) AS n FROM cadre GROUP BY 1, 2) c
+        WHERE c.township_code = {township_sql} AND c.name = s.cadre_ref AND c.n = 1
+          AND s.cadre_id IS NULL""")
+    )
+    sql_problems(
+        ctx,
+        conn,
+        f"""SELECT s._row, s.cadre_ref, {township_sql},
+            (SELECT count(*) FROM cadre c WHERE c.township_code = {township_sql} AND c.name =
+                s.cadre_ref)
+        FROM "{S}" s WHERE s.cadre_ref IS NOT NULL AND s.cadre_id IS NULL AND {township_sql} IS
+            NOT NULL""",
+        "cadre",
+        lambda r: (
+            f"{r[1]!r} names {r[3]} cadres in township {r[2]}: use cadre_id"
+            if r[3] > 1
+            else f"no cadre {r[1]!r} in township {r[2]} (import cadres first)"
+        ),
+    )
+    if ctx.has("cadre_id"):
+        sql_problems(
+            ctx,
+            conn,
+            f"""SELECT _row, cadre_id FROM "{S}" s WHERE cadre_id IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM cadre c WHERE c.id = s.cadre_id)""",
+            "cadre_id",
+            lambda r: f"no cadre with id {r[1]}",
+        )
+
+
+def _id_numbers_in_database(conn: sa.Connection, ctx: Context) -> None:
+    """The same ID number on another household already stored (that this file leaves alone)."""
+    if not ctx.has("id_number"):
+        return
+    sql_problems(
+        ctx,
+        conn,
+        f"""
+        SELECT s._row, s.id_number, h.household_no FROM "{S}" s
+        JOIN household h ON h.id_number = s.id_number AND h.household_no <> s.household_no
+        WHERE NOT EXISTS (SELECT 1 FROM "{S}" o WHERE o.household_no = h.household_no
+                          AND o.id_number IS DISTINCT FROM h.id_number)""",
+        "id_number",
+        lambda r: f"{r[1]} already belongs to household {r[2]} in the database",
+    )
+
+
+def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    """Year-stamped incomes into household_income (idempotent like the households)."""
+    pairs = [
+        f'({int(c[7:])}, s."{c}")'
+        for c in ctx.fields.columns
+        if c.startswith("income_") and c[7:].isdigit()
+    ]
+    if ctx.has("income") and ctx.has("income_year"):
+        pairs.append("(s.income_year, s.income)")
+    if not pairs:
+        return
+    # Update changed and insert new incomes (no ON CONFLICT: speculative insertion is slow
+    # for millions of rows, and in bulk mode the primary key is rebuilt after the load).
+    # Incomes are matched to stored ones first (a stable join), then updated or inserted:
+    # no ON CONFLICT, whose speculative insertion is three times slower for millions of rows.
+    conn.execute(sa.text('DROP TABLE IF EXISTS "_import_incomes"'))
+    conn.execute(
+        sa.text(f"""
+        CREATE TEMP TABLE "_import_incomes" ON COMMIT DROP AS
+        SELECT h.id AS household_id, y.year, CAST(y.amount AS numeric(14, 2)) AS amount,
+               i.household_id IS NOT NULL AS stored, i.per_capita_income AS stored_amount
+        FROM "{S}" s JOIN household h ON h.household_no = s.household_no
+        CROSS JOIN LATERAL (VALUES {", ".join(pairs)}) AS y(year, amount)
+        LEFT JOIN household_income i ON i.household_id = h.id AND i.year = y.year
+        WHERE y.amount IS NOT NULL AND y.year IS NOT NULL""")
+    )
+    conn.execute(sa.text('ANALYZE "_import_incomes"'))
+    updated = conn.execute(
+        sa.text("""
+        UPDATE household_income i SET per_capita_income = n.amount FROM "_import_incomes" n
+        WHERE n.stored AND n.stored_amount IS DISTINCT FROM n.amount
+          AND i.household_id = n.household_id AND i.year = n.year""")
+    ).rowcount
+    inserted = conn.execute(
+        sa.text("""
+        INSERT INTO household_income (household_id, year, per_capita_income)
+        SELECT household_id, year, amount FROM "_import_incomes" WHERE NOT stored""")
+    ).rowcount
+    if inserted or updated:
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_log (table_name, row_id, action, actor, after) "
+                "VALUES ('household_income', NULL, 'import', :actor, CAST(:after AS jsonb))"
+            ),
+            {
+                "actor": ctx.options.actor,
+                "after": json.dumps(
+                    {"file": ctx.source.path.name, "inserted": inserted, "updated": updated},
+                    ensure_ascii=False,
+                ),
+            },
+        )
+    row = (inserted, updated)
+    summary.extra["household_income"] = (row[0], row[1], None)
+
+
+# --- people, records and infrastructure ---------------------------------------------------------
+
+
+def parse_cadres(ctx: Context) -> pd.DataFrame:
+    ctx.require("name", "unit", "unit_level", "township")
+    names = _text(ctx, "name", True)
+    township = _text(ctx, "township", True)
+    ctx.kind.extra_staging["township_ref"] = "text"
+    return _frame(
+        ctx,
+        name=names,
+        unit=_text(ctx, "unit", True),
+        unit_level=_vocab(ctx, "unit_level", "unit_level", True),
+        phone=ctx.parse("phone", v.parse_phones),
+        township_code=_ref_code(township, 9),
+        township_ref=township,
+        synthetic=ctx.parse("synthetic", v.parse_bool),
+    )
+
+
+def resolve_cadre_rows(conn: sa.Connection, ctx: Context) -> None:
+    places.resolve_townships(conn, ctx)
+    sql_problems(
+        ctx,
+        conn,
+        f"""SELECT min(_row), name, township_code, count(*) FROM "{S}"
+        GROUP BY name, township_code HAVING count(*) > 1""",
+        "name",
+        lambda r: f"{r[1]} appears {r[3]} times in township {r[2]}",
+    )
+
+
+def parse_help_records(ctx: Context) -> pd.DataFrame:
+    ctx.require("household_no", "date", "measure")
+    household = _text(ctx, "household_no", True)
+    date = ctx.parse("date", v.parse_date)
+    ctx.blank(_only_blank(ctx, "date", date), "date")
+    refs = {"cadre_id": _empty(ctx), "cadre_ref": _text(ctx, "cadre")} if ctx.has("cadre") else {}
+    return _frame(
+        ctx,
+        household_id=_empty(ctx),
+        household_ref=household,
+        date=date,
+        measure=_vocab(ctx, "measure", "measure", True),
+        note=_text(ctx, "note"),
+        amount=ctx.parse("amount", v.parse_number),
+        signed_household=ctx.parse("signed_household", v.parse_bool),
+        signed_village=ctx.parse("signed_village", v.parse_bool),
+        signed_cadre=ctx.parse("signed_cadre", v.parse_bool),
+        **refs,
+    )
+
+
+def resolve_help_records(conn: sa.Connection, ctx: Context) -> None:
+    conn.execute(
+        sa.text(f"""UPDATE "{S}" s SET household_id = h.id FROM household h
+                             WHERE h.household_no = s.household_ref""")
+    )
+    sql_problems(
+        ctx,
+        conn,
+        f"""SELECT _row, household_ref FROM "{S}" WHERE household_id IS NULL""",
+        "household_no",
+        lambda r: f"no household {r[1]} in the database",
+    )
+    if ctx.has("cadre"):
+        township = "(SELECT left(h.village_code, 9) FROM household h WHERE h.id = s.household_id)"
+        resolve_cadres(conn, ctx, township)
+    sql_problems(
+        ctx,
+        conn,
+        f"""SELECT min(_row), household_ref, date, measure FROM "{S}"
+        GROUP BY household_ref, date, measure HAVING count(*) > 1""",
+        "date",
+        lambda r: f"household {r[1]} has {r[3]} on {r[2]} more than once",
+    )
+
+
+def parse_roads(ctx: Context) -> pd.DataFrame:
+    ctx.require("road_class", "surface")
+    return _frame(
+        ctx,
+        name=_text(ctx, "name"),
+        road_class=_vocab(ctx, "road_class", "road_class", True),
+        surface=_vocab(ctx, "surface", "surface", True),
+        synthetic=ctx.parse("synthetic", v.parse_bool),
+        geom=_single_lines(ctx),
+    )
+
+
+def _single_lines(ctx: Context) -> np.ndarray:
+    """Road table rows are LineStrings: a MultiLineString is merged, else refused."""
+    import shapely
+
+    geoms = np.asarray(ctx.geometry, dtype=object).copy()
+    multi = shapely.get_type_id(geoms) == 5
+    for i in np.flatnonzero(multi):
+        merged = shapely.line_merge(geoms[i])
+        if merged.geom_type == "LineString":
+            geoms[i] = merged
+        else:
+            ctx.errors.add(
+                int(i),
+                "geometry",
+                f"{len(merged.geoms)} separate lines: split them into one road per row",
+            )
+    return geoms
+
+
+def parse_named_points(vocab_field: str, vocab_name: str):
+    """Clinics, schools, water: a name, a value-set field and a location."""
+
+    def parse(ctx: Context) -> pd.DataFrame:
+        ctx.require("name", vocab_field)
+        columns = {
+            "name": _text(ctx, "name", True),
+            vocab_field: _vocab(ctx, vocab_field, vocab_name, True),
+            "synthetic": ctx.parse("synthetic", v.parse_bool),
+            "geom": ctx.geometry,
+        }
+        if ctx.kind.table == "clinic":
+            columns |= _clinic_places(ctx)
+        return _frame(ctx, **columns)
+
+    return parse
+
+
+def _clinic_places(ctx: Context) -> dict[str, pd.Series | None]:
+    village = _text(ctx, "village")
+    township = _text(ctx, "township")
+    ctx.kind.extra_staging |= {"village_ref": "text", "township_ref": "text"}
+    return {
+        "standard": ctx.parse("standard", v.parse_bool),
+        "village_code": _ref_code(village, 12) if village is not None else _empty(ctx),
+        "township_code": _ref_code(township, 9) if township is not None else _empty(ctx),
+        "village_ref": village if village is not None else _empty(ctx),
+        "township_ref": township if township is not None else _empty(ctx),
+    }
+
+
+def resolve_clinics(conn: sa.Connection, ctx: Context) -> None:
+    """Township and village by code or name, else where the clinic is."""
+    places.resolve_townships(conn, ctx)
+    if ctx.has("village"):
+        conn.execute(
+            sa.text(f"""UPDATE "{S}" s SET village_code = v.code FROM village v
+            WHERE s.village_code IS NULL AND v.name = s.village_ref
+              AND (s.township_code IS NULL OR v.township_code = s.township_code)""")
+        )
+        places.require_parent(conn, ctx, "village_code", "village", ctx.label("village"))
+    conn.execute(
+        sa.text(f"""UPDATE "{S}" s SET
+        township_code = COALESCE(s.township_code, left(s.village_code, 9),
+            (SELECT t.code FROM township t WHERE ST_Covers(t.geom, s.geom) ORDER BY t.code
+                LIMIT 1))""")
+    )
+    conn.execute(
+        sa.text(f"""UPDATE "{S}" s SET village_code = (SELECT v.code FROM village v
+        WHERE ST_Covers(v.geom, s.geom) AND v.township_code = s.township_code ORDER BY v.code
+            LIMIT 1)
+        WHERE s.village_code IS NULL AND s.level = 'village_clinic'""")
+    )
+    sql_problems(
+        ctx,
+        conn,
+        f"""SELECT _row, village_code, township_code FROM "{S}"
+        WHERE left(village_code, 9) <> township_code""",
+        "village",
+        lambda r: f"village {r[1]} is not in township {r[2]}",
+    )
+
+
+def parse_water(ctx: Context) -> pd.DataFrame:
+    return parse_named_points("kind", "water_kind")(ctx)
+
+
+def parse_hazards(ctx: Context) -> pd.DataFrame:
+    ctx.require("kind", "level")
+    return _frame(
+        ctx,
+        kind=_vocab(ctx, "kind", "hazard_kind", True),
+        level=_vocab(ctx, "level", "hazard_level", True),
+        synthetic=ctx.parse("synthetic", v.parse_bool),
+        geom=as_multi(ctx.geometry),
+    )
+
+
+def _names(*names: str) -> tuple[str, ...]:
+    return names
+
+
+HOUSEHOLD_UPDATE = {"updated_at": "now()", "version": "{t}.version + 1"}
+POLYGON, POINT, LINE = frozenset({"Polygon"}), frozenset({"Point"}), frozenset({"LineString"})
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "boundaries",
+            "county",
+            ("code",),
+            parse_counties,
+            POLYGON,
+            layer_names=_names("county", "counties", "boundaries", "县"),
+        ),
+        Kind(
+            "townships",
+            "township",
+            ("code",),
+            parse_townships,
+            POLYGON,
+            resolve=resolve_townships_parent,
+            layer_names=_names("township", "townships", "乡镇"),
+        ),
+        Kind(
+            "villages",
+            "village",
+            ("code",),
+            parse_villages,
+            POLYGON,
+            resolve=resolve_village_parent,
+            after=village_incomes,
+            layer_names=_names("village", "villages", "行政村"),
+        ),
+        Kind(
+            "hamlets",
+            "hamlet",
+            ("village_code", "name"),
+            parse_hamlets,
+            POINT,
+            resolve=resolve_hamlets,
+            layer_names=_names("hamlet", "hamlets", "自然村"),
+            extra_staging={"village_ref": "text", "township_ref": "text"},
+            bounds=GUANGDONG_BOUNDS,
+        ),
+        Kind(
+            "households",
+            "household",
+            ("household_no",),
+            parse_households,
+            POINT,
+            resolve=resolve_households,
+            after=household_incomes,
+            on_update=HOUSEHOLD_UPDATE,
+            layer_names=_names("household", "households", "贫困户"),
+            bounds=GUANGDONG_BOUNDS,
+            extra_staging={
+                "village_ref": "text",
+                "township_ref": "text",
+                "hamlet_ref": "text",
+                "cadre_ref": "text",
+                "income": "numeric",
+                "income_year": "integer",
+            },
+        ),
+        Kind(
+            "cadres",
+            "cadre",
+            ("township_code", "name"),
+            parse_cadres,
+            conflict=False,
+            resolve=resolve_cadre_rows,
+            layer_names=_names("cadre", "cadres"),
+        ),
+        Kind(
+            "help-records",
+            "help_record",
+            ("household_id", "date", "measure"),
+            parse_help_records,
+            conflict=False,
+            resolve=resolve_help_records,
+            extra_staging={"household_ref": "text", "cadre_ref": "text"},
+            layer_names=_names("help_record", "help_records", "help-records"),
+        ),
+        Kind(
+            "roads",
+            "road",
+            ("geom",),
+            parse_roads,
+            LINE,
+            conflict=False,
+            layer_names=_names("road", "roads", "道路"),
+        ),
+        Kind(
+            "clinics",
+            "clinic",
+            ("name", "level"),
+            parse_named_points("level", "clinic_level"),
+            POINT,
+            conflict=False,
+            resolve=resolve_clinics,
+            layer_names=_names("clinic", "clinics"),
+            bounds=GUANGDONG_BOUNDS,
+        ),
+        Kind(
+            "water",
+            "water",
+            ("name", "kind"),
+            parse_water,
+            frozenset({"Point", "Polygon"}),
+            conflict=False,
+            layer_names=_names("water"),
+        ),
+        Kind(
+            "schools",
+            "school",
+            ("name", "level"),
+            parse_named_points("level", "school_level"),
+            POINT,
+            conflict=False,
+            layer_names=_names("school", "schools"),
+            bounds=GUANGDONG_BOUNDS,
+        ),
+        Kind(
+            "hazards",
+            "hazard_zone",
+            ("kind", "geom"),
+            parse_hazards,
+            POLYGON,
+            conflict=False,
+            layer_names=_names("hazard", "hazards", "hazard_zone"),
+        ),
+    )
+}

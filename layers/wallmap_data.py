@@ -1,0 +1,302 @@
+"""Everything the township 攻坚图 (wall map) shows, fetched in one read-only transaction.
+
+:func:`fetch_township_sheet` returns a :class:`SheetData`: GeoDataFrames in EPSG:4326 for
+the map layers and plain DataFrames for the tables (work-group roster, cadres). The renderer
+in ``maps/wallmap`` does no SQL; this module does no drawing.
+
+Status "as of" a date is rebuilt from the card's years: a household appears once registered
+(``registered_year``), and counts as 已脱贫 from the end of its exit year, since exits are
+assessed and announced at the end of each year (seed 002: "到2016年底、2017年底、2018年底"
+targets; seed 003 annual 验收). A 返贫 household is shown as 未脱贫 before its exit and as
+返贫 after it (the card keeps no return date).
+
+Personal data: with ``public=True`` household head names come back masked in SQL (first
+character and asterisks, the same rule as the API's ``MASKS['name']``), so unmasked names never
+reach the renderer. ID numbers and household phones are never fetched. Officials' names and
+work phones (roster, cadres) stay: seed 004 "六有" wants them on the office wall.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+#: Default share of the township's size added around it when fetching context layers.
+CONTEXT_MARGIN = 0.35
+#: Simplification tolerance (degrees) of boundaries that only appear in the locator insets.
+INSET_TOLERANCE = 0.002
+MASK_NAME_SQL = "left({c}, 1) || repeat('*', greatest(char_length({c}) - 1, 1))"
+
+
+class TownshipNotFound(LookupError):
+    """No township with that code."""
+
+
+@dataclass
+class SheetData:
+    """The township, its layers and its people, for one wall map.
+
+    Every GeoDataFrame is in EPSG:4326 with its geometry in a column named ``geometry``.
+    """
+
+    code: str
+    name: str
+    county_code: str
+    county_name: str
+    city: str
+    as_of: dt.date
+    public: bool
+    synthetic: bool
+    township: gpd.GeoDataFrame  # one row
+    villages: gpd.GeoDataFrame
+    hamlets: gpd.GeoDataFrame
+    households: gpd.GeoDataFrame
+    neighbours: gpd.GeoDataFrame  # other townships around (context, names in grey)
+    county_townships: gpd.GeoDataFrame  # every township of the county (inset)
+    county: gpd.GeoDataFrame  # the county (one row)
+    province: gpd.GeoDataFrame  # every county of the province (inset), simplified
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)  # roads, rivers, …
+    roster: pd.DataFrame = field(default_factory=pd.DataFrame)  # work-group members
+    cadres: pd.DataFrame = field(default_factory=pd.DataFrame)  # every cadre of a household
+    work_group_name: str | None = None
+    dem_path: str | None = None
+    scattered_only: bool = True
+
+    @property
+    def title(self) -> str:
+        return f"{self.name}分散贫困户分布图（攻坚图）"
+
+
+# --- the queries -------------------------------------------------------------------------
+
+TOWNSHIP_SQL = """
+SELECT t.code, t.name, t.county_code, c.name AS county_name, c.city, t.synthetic,
+       ST_X(t.seat) AS seat_lon, ST_Y(t.seat) AS seat_lat, t.geom
+FROM township t JOIN county c ON c.code = t.county_code
+WHERE t.code = :code
+"""
+
+VILLAGES_SQL = """
+SELECT code, name, is_poor_village, key_level, helping_unit, first_secretary,
+       population, has_standard_clinic, piped_water, synthetic, geom
+FROM village WHERE township_code = :code ORDER BY code
+"""
+
+HAMLETS_SQL = """
+SELECT h.id, h.village_code, h.name, h.population, h.road_hardened, h.piped_water, h.geom
+FROM hamlet h JOIN village v ON v.code = h.village_code
+WHERE v.township_code = :code ORDER BY h.id
+"""
+
+# Status as of :as_of (see the module docstring); :scope narrows to a village when given.
+# ``uncovered`` comes from the coverage analysis (NULL until `gongjian coverage` has run).
+HOUSEHOLDS_SQL = """
+SELECT h.id, h.household_no, h.village_code, h.hamlet_id, {head_name} AS head_name,
+       h.members, h.category, h.main_cause, h.housing_status, h.cadre_id, h.scattered,
+       h.exit_year, h.synthetic,
+       CASE WHEN h.exit_year IS NULL OR make_date(h.exit_year, 12, 31) > :as_of THEN 'poor'
+            ELSE h.status END AS status,
+       c.uncovered, c.reason_text AS uncovered_reason,
+       h.geom
+FROM household h JOIN village v ON v.code = h.village_code
+LEFT JOIN coverage_household c ON c.household_id = h.id
+WHERE v.township_code = :code
+  AND (h.registered_year IS NULL OR h.registered_year <= extract(year FROM :as_of))
+  AND (NOT :scattered_only OR h.scattered)
+  AND h.village_code LIKE :scope || '%'
+ORDER BY h.id
+"""
+
+NEIGHBOURS_SQL = """
+SELECT t.code, t.name, t.geom
+FROM township t, (SELECT ST_Expand(geom, :margin) AS box FROM township WHERE code = :code) b
+WHERE t.code <> :code AND t.geom && b.box
+ORDER BY t.code
+"""
+
+COUNTY_TOWNSHIPS_SQL = """
+SELECT code, name, ST_SimplifyPreserveTopology(geom, :tolerance / 4) AS geom
+FROM township WHERE county_code = :county ORDER BY code
+"""
+
+COUNTY_SQL = "SELECT code, name, city, geom FROM county WHERE code = :county"
+
+PROVINCE_SQL = """
+SELECT code, name, city, ST_SimplifyPreserveTopology(geom, :tolerance) AS geom
+FROM county WHERE left(code, 2) = left(:county, 2) ORDER BY code
+"""
+
+# Context layers inside the map's surroundings: name -> SELECT ... WHERE geom && :box
+CONTEXT_SQL: dict[str, str] = {
+    "rivers": 'SELECT id, name, "order", geom FROM river',
+    "roads": "SELECT id, name, road_class, surface, geom FROM road",
+    "clinics": "SELECT id, name, level, standard, village_code, geom FROM clinic",
+    "water": "SELECT id, name, kind, geom FROM water",
+    "schools": "SELECT id, name, level, geom FROM school",
+}
+
+ROSTER_SQL = """
+SELECT c.id AS cadre_id, c.name, c.unit, c.unit_level, c.phone, m.role, m.duty,
+       wg.name AS group_name
+FROM work_group wg
+JOIN work_group_member m ON m.work_group_id = wg.id
+JOIN cadre c ON c.id = m.cadre_id
+WHERE wg.township_code = :code
+ORDER BY CASE m.role WHEN 'leader' THEN 0 WHEN 'deputy' THEN 1 ELSE 2 END, c.id
+"""
+
+CADRES_SQL = """
+SELECT id AS cadre_id, name, unit, unit_level, phone FROM cadre
+WHERE id = ANY(:ids) ORDER BY id
+"""
+
+DEM_SQL = """
+SELECT path FROM raster
+WHERE kind = 'dem' AND ST_Intersects(bounds, (SELECT geom FROM township WHERE code = :code))
+ORDER BY resolution_m, id LIMIT 1
+"""
+
+
+def fetch_township_sheet(
+    engine: Engine,
+    code: str,
+    *,
+    as_of: dt.date | None = None,
+    public: bool = False,
+    scattered_only: bool = True,
+    scope: str | None = None,
+    margin: float = CONTEXT_MARGIN,
+) -> SheetData:
+    """Read everything the 攻坚图 of township ``code`` shows.
+
+    ``scattered_only`` keeps the households outside the provincial key villages (分散贫困户,
+    the work group's charge under seed 004); False adds the key villages' households.
+    ``scope`` (a county, township or village code) limits households to that area.
+    Raises TownshipNotFound for an unknown code.
+    """
+    as_of = as_of or dt.date.today()
+    with engine.connect() as conn, conn.begin():
+        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+        town = _frame(conn, TOWNSHIP_SQL, code=code)
+        if town.empty:
+            raise TownshipNotFound(f"no township with code {code!r}")
+        row = town.iloc[0]
+        county = row["county_code"]
+        box_margin = _box_margin(town, margin)
+        households = _frame(
+            conn,
+            HOUSEHOLDS_SQL.format(head_name=_head_name_sql(public)),
+            code=code,
+            as_of=as_of,
+            scattered_only=scattered_only,
+            scope=scope or "",
+        )
+        roster = pd.read_sql(sa.text(ROSTER_SQL), conn, params={"code": code})
+        cadre_ids = sorted(set(households["cadre_id"].dropna().astype(int)))
+        cadres = pd.read_sql(sa.text(CADRES_SQL), conn, params={"ids": cadre_ids})
+        villages = _frame(conn, VILLAGES_SQL, code=code)
+        sheet = SheetData(
+            code=code,
+            name=row["name"],
+            county_code=county,
+            county_name=row["county_name"],
+            city=row["city"],
+            as_of=as_of,
+            public=public,
+            synthetic=bool(row["synthetic"])
+            or bool(households["synthetic"].any())
+            or bool(villages["synthetic"].any()),
+            township=town,
+            villages=villages,
+            hamlets=_frame(conn, HAMLETS_SQL, code=code),
+            households=households,
+            neighbours=_frame(conn, NEIGHBOURS_SQL, code=code, margin=box_margin),
+            county_townships=_frame(
+                conn, COUNTY_TOWNSHIPS_SQL, county=county, tolerance=INSET_TOLERANCE
+            ),
+            county=_frame(conn, COUNTY_SQL, county=county),
+            province=_frame(conn, PROVINCE_SQL, county=county, tolerance=INSET_TOLERANCE),
+            layers=fetch_context_layers(conn, code, box_margin),
+            roster=roster,
+            cadres=cadres,
+            work_group_name=roster["group_name"].iloc[0] if not roster.empty else None,
+            dem_path=conn.execute(sa.text(DEM_SQL), {"code": code}).scalar(),
+            scattered_only=scattered_only,
+        )
+    return sheet
+
+
+def fetch_context_layers(
+    conn: sa.Connection, code: str, margin: float, names: tuple[str, ...] | None = None
+) -> dict[str, gpd.GeoDataFrame]:
+    """Roads, rivers, clinics, water and schools around township ``code``.
+
+    Adding a layer to the wall map is one entry in :data:`CONTEXT_SQL` plus its style.
+    """
+    box = "(SELECT ST_Expand(geom, :margin) FROM township WHERE code = :code)"
+    layers = {}
+    for name in names or tuple(CONTEXT_SQL):
+        sql = f"SELECT * FROM ({CONTEXT_SQL[name]}) AS layer WHERE geom && {box} ORDER BY id"
+        layers[name] = _frame(conn, sql, code=code, margin=margin)
+    return layers
+
+
+def county_township_codes(engine: Engine, county: str) -> list[str]:
+    """Codes of the townships of ``county`` in code order (for the atlas)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT code FROM township WHERE county_code = :c ORDER BY code"),
+            {"c": county},
+        )
+        return [r[0] for r in rows]
+
+
+def county_name(engine: Engine, county: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT name FROM county WHERE code = :c"), {"c": county}
+        ).scalar()
+
+
+def _head_name_sql(public: bool) -> str:
+    return MASK_NAME_SQL.format(c="h.head_name") if public else "h.head_name"
+
+
+def _box_margin(town: gpd.GeoDataFrame, share: float) -> float:
+    minx, miny, maxx, maxy = town.total_bounds
+    return share * max(maxx - minx, maxy - miny)
+
+
+def _frame(conn: sa.Connection, sql: str, **params) -> gpd.GeoDataFrame:
+    frame = gpd.read_postgis(sa.text(sql), conn, geom_col="geom", params=params, crs=4326)
+    return frame.rename_geometry("geometry")
+
+
+def synthetic_township_codes(engine: Engine) -> list[str]:
+    """Codes of the demo (synthetic) townships, in code order."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT code FROM township WHERE synthetic ORDER BY code"))
+        return [r[0] for r in rows]
+
+
+def county_overview(engine: Engine, county: str, as_of: dt.date) -> gpd.GeoDataFrame:
+    """Townships of a county with their scattered households and those still poor (atlas cover)."""
+    sql = """
+    SELECT t.code, t.name, t.geom,
+           count(h.id) AS households,
+           count(h.id) FILTER (WHERE h.exit_year IS NULL OR make_date(h.exit_year, 12, 31) > :as_of)
+               AS poor
+    FROM township t
+    LEFT JOIN village v ON v.township_code = t.code
+    LEFT JOIN household h ON h.village_code = v.code AND h.scattered
+         AND (h.registered_year IS NULL OR h.registered_year <= extract(year FROM :as_of))
+    WHERE t.county_code = :county
+    GROUP BY t.code, t.name, t.geom ORDER BY t.code
+    """
+    with engine.connect() as conn:
+        return _frame(conn, sql, county=county, as_of=as_of)

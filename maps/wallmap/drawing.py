@@ -1,0 +1,792 @@
+"""The layers of the map frame, each a small function that draws and returns legend entries.
+
+A layer is ``MapLayer(name, draw, zorder)``; :data:`MAP_LAYERS` is the drawing list. Adding a
+layer (coverage rings, relocation candidates, …) is one function here plus one entry in the
+list, and, if it comes from the database, one entry in ``layers.wallmap_data.CONTEXT_SQL``.
+Every draw function returns the legend entries of what it actually drew, with live counts,
+so the legend never lists something that is not on the map.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import matplotlib.patheffects as pe
+import numpy as np
+import pandas as pd
+import shapely
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.patches import PathPatch
+from matplotlib.path import Path
+
+from maps.wallmap import symbology as sym
+from maps.wallmap.dodge import dodge
+from maps.wallmap.paper import MM_PER_PT, Paper
+from maps.wallmap.view import MapView
+
+# --- legend entries -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarkerGlyph:
+    marker: object
+    face: str
+    edge: str
+    size: float  # points (diameter)
+    edge_width: float = 0.3
+    background: str | None = None
+
+
+@dataclass(frozen=True)
+class LineGlyph:
+    colour: str
+    width: float  # points
+    dashes: tuple[float, ...] | None = None  # on/off lengths in points
+    casing: str | None = None
+    casing_width: float = 0.0
+
+
+@dataclass(frozen=True)
+class PatchGlyph:
+    face: str
+    edge: str = "none"
+    hatch: str | None = None
+    alpha: float = 1.0
+    linewidth: float = 0.4
+    linestyle: object = "solid"
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    section: str
+    label: str
+    glyph: object
+    count: str = ""
+
+
+SECTION_HOUSEHOLDS = "贫困户"
+SECTION_CATEGORY = "户类别（符号形状）"
+SECTION_CAUSE = "主要致贫原因（颜色）"
+SECTION_ADMIN = "行政区划"
+SECTION_ROADS = "道路"
+SECTION_WATER = "水系"
+SECTION_FACILITIES = "公共服务设施（镇内数量）"
+SECTION_RELIEF = "地形"
+SECTION_ORDER = (
+    SECTION_HOUSEHOLDS,
+    SECTION_CATEGORY,
+    SECTION_CAUSE,
+    SECTION_ADMIN,
+    SECTION_FACILITIES,
+    SECTION_ROADS,
+    SECTION_WATER,
+    SECTION_RELIEF,
+)
+
+
+def households_text(n: int) -> str:
+    return f"{n:,} 户"
+
+
+# --- what the layers draw on ------------------------------------------------------------------
+
+
+@dataclass
+class ProjectedSheet:
+    """The sheet's data in the map CRS, clipped to the map extent."""
+
+    township: shapely.Geometry
+    villages: gpd.GeoDataFrame
+    hamlets: gpd.GeoDataFrame
+    households: gpd.GeoDataFrame
+    neighbours: gpd.GeoDataFrame
+    layers: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    seat: tuple[float, float] | None = None
+    #: where each household's symbol was drawn: id, x_mm, y_mm on the sheet, map x, y
+    household_marks: pd.DataFrame | None = None
+    cadre_names: dict = field(default_factory=dict)
+    sector_labels: list = field(default_factory=list)  # (name, map point, colour) to label
+
+
+@dataclass(frozen=True)
+class DrawContext:
+    paper: Paper
+    view: MapView
+    color_by: str = "status"  # or "cause"
+    sectors: bool = False  # 分组包片: each cadre's households outlined and named
+
+    def lw(self, a4_points: float) -> float:
+        """A line width given for A4, for this paper."""
+        return a4_points * self.paper.type_scale
+
+    def inside(self, frame: gpd.GeoDataFrame, area: shapely.Geometry) -> gpd.GeoDataFrame:
+        return frame[frame.intersects(area)] if not frame.empty else frame
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    name: str
+    draw: Callable[[Axes, ProjectedSheet, DrawContext], list[LegendEntry]]
+    zorder: float
+
+
+# --- geometry → matplotlib -----------------------------------------------------------------------
+
+
+def polygon_path(geom: shapely.Geometry) -> Path:
+    """A compound path of a (multi)polygon with its holes."""
+    vertices, codes = [], []
+    for poly in getattr(geom, "geoms", [geom]):
+        if poly.geom_type != "Polygon" or poly.is_empty:
+            continue
+        for ring in [poly.exterior, *poly.interiors]:
+            coords = np.asarray(ring.coords)[:, :2]
+            vertices.append(coords)
+            codes.append([Path.MOVETO] + [Path.LINETO] * (len(coords) - 2) + [Path.CLOSEPOLY])
+    if not vertices:
+        return Path(np.zeros((0, 2)))
+    return Path(np.concatenate(vertices), np.concatenate(codes))
+
+
+def line_segments(geoms) -> list[np.ndarray]:
+    """Coordinate arrays of every line part of the geometries."""
+    parts = shapely.get_parts(shapely.line_merge(np.asarray(geoms, dtype=object)))
+    out = []
+    for part in parts:
+        if part is None or part.is_empty:
+            continue
+        if part.geom_type == "LineString":
+            out.append(np.asarray(part.coords)[:, :2])
+        else:
+            out += [np.asarray(p.coords)[:, :2] for p in getattr(part, "geoms", [])]
+    return out
+
+
+def halo(width: float, colour: str = sym.HALO) -> list:
+    return [pe.withStroke(linewidth=width, foreground=colour)]
+
+
+def halo_text(ax: Axes, width: float, x: float, y: float, text: str, **kwargs):
+    """Text with a white halo that stays real, selectable text in the PDF.
+
+    Matplotlib draws text with path effects as outlines; so the halo is its own artist (a
+    stroke only) and the text goes on top without effects.
+    """
+    halo_kwargs = {k: v for k, v in kwargs.items() if k != "color"}
+    ax.text(
+        x,
+        y,
+        text,
+        color=sym.HALO,
+        path_effects=[pe.Stroke(linewidth=width, foreground=sym.HALO)],
+        **halo_kwargs,
+    )
+    return ax.text(x, y, text, **kwargs)
+
+
+# --- the layers ---------------------------------------------------------------------------------
+
+
+def draw_villages(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """Village tints (touching villages differ), key villages hatched."""
+    villages = data.villages
+    if villages.empty:
+        return []
+    geoms = list(villages.geometry)
+    touching = [
+        {j for j in range(len(geoms)) if j != i and geoms[i].intersects(geoms[j])}
+        for i in range(len(geoms))
+    ]
+    tints = sym.graph_colouring(touching)
+    patches = [PathPatch(polygon_path(g)) for g in geoms]
+    ax.add_collection(
+        PatchCollection(
+            patches,
+            facecolors=[sym.VILLAGE_TINTS[t] for t in tints],
+            edgecolors="none",
+            alpha=sym.VILLAGE_TINT_ALPHA,
+            zorder=2,
+        )
+    )
+    entries = []
+    key = villages[villages["key_level"].notna()]
+    if not key.empty:
+        hatch_width = ctx.lw(0.35)
+        with _hatch_width(hatch_width):
+            ax.add_collection(
+                PatchCollection(
+                    [PathPatch(polygon_path(g)) for g in key.geometry],
+                    facecolors="none",
+                    edgecolors=sym.KEY_VILLAGE_HATCH,
+                    linewidths=0,
+                    hatch="///",
+                    alpha=0.45,
+                    zorder=2.1,
+                )
+            )
+        entries.append(
+            LegendEntry(
+                SECTION_ADMIN,
+                "★ 省定贫困村（驻村工作队帮扶）",
+                PatchGlyph("none", sym.KEY_VILLAGE_HATCH, "///", 0.8, 0.0),
+                f"{len(key)} 个",
+            )
+        )
+    return entries
+
+
+class _hatch_width:
+    """Temporarily set the hatch line width (matplotlib reads it from rcParams at draw)."""
+
+    def __init__(self, width: float) -> None:
+        self.width = width
+
+    def __enter__(self):
+        import matplotlib as mpl
+
+        self.old = mpl.rcParams["hatch.linewidth"]
+        mpl.rcParams["hatch.linewidth"] = self.width
+
+    def __exit__(self, *exc):
+        import matplotlib as mpl
+
+        mpl.rcParams["hatch.linewidth"] = self.old
+
+
+def draw_water_areas(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    water = data.layers.get("water")
+    if water is None or water.empty:
+        return []
+    areas = water[
+        water.geom_type.isin(["Polygon", "MultiPolygon"]) & (water["kind"] != "supply_area")
+    ]
+    if areas.empty:
+        return []
+    ax.add_collection(
+        PatchCollection(
+            [PathPatch(polygon_path(g)) for g in areas.geometry],
+            facecolors=sym.LAKE_FILL,
+            edgecolors=sym.RIVER_COLOUR,
+            linewidths=ctx.lw(0.3),
+            zorder=3,
+        )
+    )
+    return [LegendEntry(SECTION_WATER, "水库", PatchGlyph(sym.LAKE_FILL, sym.RIVER_COLOUR))]
+
+
+def draw_rivers(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    rivers = data.layers.get("rivers")
+    if rivers is None or rivers.empty:
+        return []
+    order = rivers["order"].fillna(1).astype(int).clip(1, 6)
+    for level in sorted(order.unique()):
+        segs = line_segments(rivers[order == level].geometry)
+        ax.add_collection(
+            LineCollection(
+                segs,
+                colors=sym.RIVER_COLOUR,
+                linewidths=ctx.lw(0.3 + 0.28 * (level - 1)),
+                capstyle="round",
+                joinstyle="round",
+                zorder=3.2,
+            )
+        )
+    return [LegendEntry(SECTION_WATER, "河流", LineGlyph(sym.RIVER_COLOUR, ctx.lw(0.7)))]
+
+
+def draw_roads(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """Roads by class (colour, width, casing) and surface (solid, dashed, dotted)."""
+    roads = data.layers.get("roads")
+    if roads is None or roads.empty:
+        return []
+    entries: list[LegendEntry] = []
+    inside = ctx.inside(roads, data.township)
+    ranks = list(sym.ROAD_STYLES)[::-1]  # village first, national last (on top)
+    for rank, road_class in enumerate(ranks):
+        style = sym.ROAD_STYLES[road_class]
+        of_class = roads[roads["road_class"] == road_class]
+        if of_class.empty:
+            continue
+        z = 5 + rank * 0.1
+        for surface, dashes in sym.SURFACE_DASHES.items():
+            segs = line_segments(of_class[of_class["surface"] == surface].geometry)
+            if not segs:
+                continue
+            width = ctx.lw(style.width)
+            if style.casing and dashes is None:
+                ax.add_collection(
+                    LineCollection(
+                        segs,
+                        colors=style.casing,
+                        linewidths=width + ctx.lw(0.5),
+                        capstyle="round",
+                        joinstyle="round",
+                        zorder=z,
+                    )
+                )
+            colour = style.colour if style.colour != "#ffffff" or dashes is None else style.casing
+            lines = LineCollection(
+                segs,
+                colors=colour,
+                linewidths=width,
+                zorder=z + 0.05,
+                capstyle="butt" if dashes else "round",
+                joinstyle="round",
+            )
+            if dashes:
+                lines.set_linestyle((0, tuple(d * width for d in dashes)))
+            ax.add_collection(lines)
+        km = inside[inside["road_class"] == road_class].geometry.intersection(data.township).length
+        entries.insert(
+            0,
+            LegendEntry(
+                SECTION_ROADS,
+                sym.vocab.ROAD_CLASS[road_class],
+                LineGlyph(style.colour, ctx.lw(style.width), None, style.casing, ctx.lw(0.5)),
+                f"{km.sum() / 1000:,.1f} km" if len(km) else "",
+            ),
+        )
+    for surface in ("gravel", "earth"):
+        if (roads["surface"] == surface).any():
+            label = {"gravel": "砂石路面（虚线）", "earth": "土路（点线）"}[surface]
+            dashes = tuple(d * ctx.lw(0.8) for d in sym.SURFACE_DASHES[surface])
+            entries.append(
+                LegendEntry(SECTION_ROADS, label, LineGlyph("#6e6e6e", ctx.lw(0.8), dashes))
+            )
+    return entries
+
+
+def draw_boundaries(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """Village boundaries (each shared edge drawn once), township boundary with a halo."""
+    entries = []
+    township_line = data.township.boundary
+    if not data.villages.empty:
+        edges = shapely.union_all([g.boundary for g in data.villages.geometry])
+        inner = edges.difference(township_line.buffer(ctx.view.metres_per_mm * 0.3))
+        width = ctx.paper.symbol("village_line")
+        ax.add_collection(
+            LineCollection(
+                line_segments([inner]),
+                colors=sym.VILLAGE_LINE,
+                linewidths=width,
+                linestyles=[(0, (6 * width, 2 * width, 1.2 * width, 2 * width))],
+                zorder=6,
+            )
+        )
+        entries.append(
+            LegendEntry(
+                SECTION_ADMIN,
+                "村界",
+                LineGlyph(sym.VILLAGE_LINE, width, tuple(d * width for d in (6, 2, 1.2, 2))),
+                f"{len(data.villages)} 个行政村",
+            )
+        )
+    if not data.neighbours.empty:
+        others = shapely.union_all([g.boundary for g in data.neighbours.geometry])
+        others = others.difference(township_line.buffer(ctx.view.metres_per_mm * 0.5))
+        ax.add_collection(
+            LineCollection(
+                line_segments([others]),
+                colors="#9a9a9a",
+                linewidths=ctx.lw(0.6),
+                linestyles=[(0, (4, 2))],
+                zorder=6,
+            )
+        )
+    width = ctx.paper.symbol("township_line")
+    segs = line_segments([township_line])
+    ax.add_collection(
+        LineCollection(
+            segs,
+            colors=sym.TOWNSHIP_HALO,
+            linewidths=width * 3.2,
+            alpha=0.85,
+            capstyle="round",
+            joinstyle="round",
+            zorder=6.5,
+        )
+    )
+    ax.add_collection(
+        LineCollection(
+            segs,
+            colors=sym.TOWNSHIP_LINE,
+            linewidths=width,
+            linestyles=[(0, (7 * width, 1.5 * width, 1.2 * width, 1.5 * width))],
+            zorder=6.6,
+        )
+    )
+    entries.insert(
+        0,
+        LegendEntry(
+            SECTION_ADMIN,
+            "乡镇界",
+            LineGlyph(
+                sym.TOWNSHIP_LINE,
+                width,
+                tuple(d * width for d in (7, 1.5, 1.2, 1.5)),
+                sym.TOWNSHIP_HALO,
+                width * 3.2,
+            ),
+        ),
+    )
+    return entries
+
+
+def draw_outside_mask(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """Fade everything outside the township so the eye stays on it."""
+    outside = ctx.view.box.buffer(ctx.view.metres_per_mm * 5).difference(data.township)
+    ax.add_patch(
+        PathPatch(
+            polygon_path(outside),
+            facecolor=sym.OUTSIDE_FILL,
+            edgecolor="none",
+            alpha=sym.OUTSIDE_ALPHA,
+            zorder=5.9,
+        )
+    )
+    return []
+
+
+def _scatter(ax, xy, style: sym.PointStyle, size: float, ctx: DrawContext, z: float, **kw):
+    if style.background:
+        ax.scatter(
+            xy[:, 0],
+            xy[:, 1],
+            s=(size * 1.35) ** 2,
+            marker="s",
+            c=style.background,
+            edgecolors=style.face,
+            linewidths=ctx.lw(0.3),
+            zorder=z,
+        )
+    ax.scatter(
+        xy[:, 0],
+        xy[:, 1],
+        s=size**2,
+        marker=style.marker,
+        c=kw.pop("face", style.face),
+        edgecolors=kw.pop("edge", style.edge),
+        linewidths=kw.pop("lw", ctx.lw(0.3)),
+        zorder=z + 0.01,
+        **kw,
+    )
+
+
+def _xy(frame: gpd.GeoDataFrame) -> np.ndarray:
+    return np.column_stack([frame.geometry.x, frame.geometry.y])
+
+
+def draw_hamlets(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    hamlets = data.hamlets
+    if hamlets.empty:
+        return []
+    style = sym.FACILITY_STYLES["hamlet"]
+    size = ctx.paper.symbol("hamlet")
+    _scatter(ax, _xy(hamlets), style, size, ctx, 7, lw=ctx.lw(0.35))
+    inside = len(ctx.inside(hamlets, data.township))
+    glyph = MarkerGlyph(style.marker, style.face, style.edge, size, ctx.lw(0.35))
+    return [LegendEntry(SECTION_ADMIN, "自然村", glyph, f"{inside} 个")]
+
+
+def draw_facilities(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """Clinics by level (village clinics below standard hollow), schools, water works, seat."""
+    entries = []
+    base = ctx.paper.symbol("facility")
+    groups = []
+    clinics = data.layers.get("clinics")
+    if clinics is not None and not clinics.empty:
+        for level in ("county_hospital", "township_health_centre", "village_clinic"):
+            of_level = clinics[clinics["level"] == level]
+            if level == "village_clinic":
+                groups.append(
+                    (
+                        "village_clinic",
+                        of_level[of_level["standard"].fillna(False)],
+                        "村卫生站（标准化）",
+                        {},
+                    )
+                )
+                hollow = {"face": "#ffffff", "edge": "#d7191c", "lw": ctx.lw(0.45)}
+                groups.append(
+                    (
+                        "village_clinic",
+                        of_level[~of_level["standard"].fillna(False)],
+                        "村卫生站（未达标）",
+                        hollow,
+                    )
+                )
+            else:
+                groups.append((level, of_level, sym.FACILITY_STYLES[level].label, {}))
+    schools = data.layers.get("schools")
+    if schools is not None and not schools.empty:
+        groups.append(("school", schools, "学校", {}))
+    water = data.layers.get("water")
+    if water is not None and not water.empty:
+        points = water[water.geom_type == "Point"]
+        groups.append(("waterworks", points[points["kind"] == "waterworks"], "水厂", {}))
+        groups.append(("intake", points[points["kind"] == "intake"], "取水点", {}))
+    for z, (key, frame, label, overrides) in enumerate(groups):
+        if frame.empty:
+            continue
+        style = sym.FACILITY_STYLES[key]
+        size = base * style.size
+        _scatter(ax, _xy(frame), style, size, ctx, 8 + z * 0.02, **dict(overrides))
+        count = len(ctx.inside(frame, data.township))
+        glyph = MarkerGlyph(
+            style.marker,
+            overrides.get("face", style.face),
+            overrides.get("edge", style.edge),
+            size,
+            overrides.get("lw", ctx.lw(0.3)),
+            style.background,
+        )
+        entries.append(LegendEntry(SECTION_FACILITIES, label, glyph, f"{count}"))
+    if data.seat is not None:
+        style = sym.FACILITY_STYLES["seat"]
+        size = ctx.paper.symbol("seat")
+        _scatter(ax, np.array([data.seat]), style, size, ctx, 8.5, lw=ctx.lw(0.5))
+        entries.insert(
+            0,
+            LegendEntry(
+                SECTION_FACILITIES,
+                "镇人民政府",
+                MarkerGlyph("*", style.face, style.edge, size, ctx.lw(0.5)),
+            ),
+        )
+    return entries
+
+
+def draw_households(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """Households: status by colour (or cause), category by shape, the work to do on top."""
+    hh = data.households
+    if hh.empty:
+        return []
+    hh = displaced_households(hh, data.township, ctx)
+    keep = ["id", "x_mm", "y_mm", "mx", "my", "status", "category", "cadre_id", "uncovered"]
+    data.household_marks = hh[[c for c in keep if c in hh]].copy()
+    if ctx.color_by == "cause":
+        return _households_by_cause(ax, hh, ctx)
+    base = ctx.paper.symbol("household")
+    edge = ctx.paper.symbol("household_edge")
+    entries = []
+    for z, status in enumerate(sym.STATUS_ORDER):
+        of_status = hh[hh["status"] == status]
+        for category, marker in sym.CATEGORY_MARKERS.items():
+            group = of_status[of_status["category"] == category]
+            if group.empty:
+                continue
+            size = base * sym.STATUS_SIZE[status] * sym.CATEGORY_SIZE[category]
+            ax.scatter(
+                group["mx"],
+                group["my"],
+                s=size**2,
+                marker=marker,
+                c=sym.STATUS_COLOURS[status],
+                edgecolors="#ffffff",
+                linewidths=edge,
+                zorder=10 + z,
+            )
+    for status in ("poor", "returned", "exited"):
+        n = int((hh["status"] == status).sum())
+        if n:
+            glyph = MarkerGlyph(
+                "o",
+                sym.STATUS_COLOURS[status],
+                "#ffffff",
+                base * sym.STATUS_SIZE[status] * 1.15,
+                edge,
+            )
+            entries.append(
+                LegendEntry(
+                    SECTION_HOUSEHOLDS, sym.STATUS_LABELS[status], glyph, households_text(n)
+                )
+            )
+    entries += _category_entries(hh, base, edge, sym.NEUTRAL_HOUSEHOLD)
+    return entries
+
+
+STATUS_PRIORITY = {"poor": 0, "returned": 1, "exited": 2}
+
+
+def displaced_households(hh: gpd.GeoDataFrame, township, ctx: DrawContext) -> gpd.GeoDataFrame:
+    """Households with the sheet position (x_mm, y_mm) and map position (mx, my) of their
+    symbol after displacement (see :mod:`maps.wallmap.dodge`)."""
+    view = ctx.view
+    x_mm, y_mm = view.to_paper(hh.geometry.x.to_numpy(), hh.geometry.y.to_numpy())
+    order = np.lexsort((hh["id"].to_numpy(), hh["status"].map(STATUS_PRIORITY).to_numpy()))
+    diameter = ctx.paper.symbol("household") * MM_PER_PT * 1.08
+    inside = paper_mask(township, view, cell=diameter / 4)
+    placed = dodge(np.column_stack([x_mm, y_mm]), diameter, order, inside)
+    mx, my = view.to_map(placed[:, 0], placed[:, 1])
+    return hh.assign(x_mm=placed[:, 0], y_mm=placed[:, 1], mx=mx, my=my)
+
+
+def paper_mask(area: shapely.Geometry, view: MapView, cell: float):
+    """``inside(x_mm, y_mm)`` for an area, from a raster of it on the paper (fast lookups)."""
+    from rasterio.features import rasterize
+    from rasterio.transform import from_origin
+
+    x0, y0, w, h = view.rect_mm
+    on_paper = shapely.transform(area, lambda c: np.column_stack(view.to_paper(c[:, 0], c[:, 1])))
+    on_paper = on_paper.buffer(-cell)
+    cols, rows = int(np.ceil(w / cell)), int(np.ceil(h / cell))
+    transform = from_origin(x0, y0 + rows * cell, cell, cell)
+    mask = rasterize(
+        [(on_paper, 1)], out_shape=(rows, cols), transform=transform, fill=0, dtype="uint8"
+    ).astype(bool)
+    top = y0 + rows * cell
+
+    def inside(x: float, y: float) -> bool:
+        c, r = int((x - x0) / cell), int((top - y) / cell)
+        return 0 <= r < rows and 0 <= c < cols and bool(mask[r, c])
+
+    return inside
+
+
+def _category_entries(hh, base, edge, colour, face=None) -> list[LegendEntry]:
+    entries = []
+    for category, marker in sym.CATEGORY_MARKERS.items():
+        n = int((hh["category"] == category).sum())
+        if n:
+            glyph = MarkerGlyph(
+                marker,
+                face or colour,
+                colour if face else "#ffffff",
+                base * sym.CATEGORY_SIZE[category] * 1.15,
+                edge,
+            )
+            entries.append(
+                LegendEntry(
+                    SECTION_CATEGORY, sym.CATEGORY_LABELS[category], glyph, households_text(n)
+                )
+            )
+    return entries
+
+
+def _households_by_cause(ax: Axes, hh: gpd.GeoDataFrame, ctx: DrawContext) -> list[LegendEntry]:
+    """Colour = main cause; exited households hollow, still-poor and returned filled."""
+    base = ctx.paper.symbol("household")
+    edge = ctx.paper.symbol("household_edge")
+    exited = hh["status"] == "exited"
+    for z, (mask, hollow) in enumerate(((exited, True), (~exited, False))):
+        part = hh[mask]
+        for category, marker in sym.CATEGORY_MARKERS.items():
+            group = part[part["category"] == category]
+            if group.empty:
+                continue
+            colours = group["main_cause"].map(sym.CAUSE_COLOURS).fillna("#999999")
+            size = base * sym.CATEGORY_SIZE[category] * (0.9 if hollow else 1.0)
+            ax.scatter(
+                group["mx"],
+                group["my"],
+                s=size**2,
+                marker=marker,
+                c="#ffffff" if hollow else colours.to_numpy(),
+                edgecolors=colours.to_numpy() if hollow else "#ffffff",
+                linewidths=edge * (3 if hollow else 1),
+                zorder=10 + z,
+            )
+    entries = []
+    counts = hh["main_cause"].value_counts()
+    for cause, colour in sym.CAUSE_COLOURS.items():
+        if counts.get(cause, 0):
+            glyph = MarkerGlyph("o", colour, "#ffffff", base * 1.15, edge)
+            entries.append(
+                LegendEntry(
+                    SECTION_CAUSE,
+                    sym.vocab.CAUSE[cause],
+                    glyph,
+                    households_text(int(counts[cause])),
+                )
+            )
+    n_exited, n_open = int(exited.sum()), int((~exited).sum())
+    if n_open:
+        entries.append(
+            LegendEntry(
+                SECTION_HOUSEHOLDS,
+                "实心：未脱贫（含返贫）",
+                MarkerGlyph("o", "#555555", "#ffffff", base * 1.15, edge),
+                households_text(n_open),
+            )
+        )
+    if n_exited:
+        entries.append(
+            LegendEntry(
+                SECTION_HOUSEHOLDS,
+                "空心：已脱贫",
+                MarkerGlyph("o", "#ffffff", "#555555", base * 1.05, edge * 3),
+                households_text(n_exited),
+            )
+        )
+    entries += _category_entries(hh, base, edge, sym.NEUTRAL_HOUSEHOLD)
+    return entries
+
+
+def draw_uncovered(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """A dark ring round each household the coverage analysis found uncovered (no hardened
+    road, piped water, clinic or cadre within the policy's reach). Drawn only when coverage
+    has been computed (``gongjian coverage``): the layer the coverage issue adds."""
+    marks = data.household_marks
+    if marks is None or "uncovered" not in marks or not marks["uncovered"].eq(True).any():
+        return []
+    uncovered = marks[marks["uncovered"].eq(True)]
+    size = ctx.paper.symbol("household") * 1.2  # within the displacement spacing
+    width = ctx.paper.symbol("household") * 0.14
+    ax.scatter(uncovered["mx"], uncovered["my"], s=size**2, marker="o", facecolors="none",
+               edgecolors=sym.UNCOVERED_RING, linewidths=width, zorder=13)  # fmt: skip
+    glyph = MarkerGlyph("o", "none", sym.UNCOVERED_RING, size, width)
+    label = "基础设施或帮扶未覆盖（外圈）"
+    return [LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(uncovered)))]
+
+
+def draw_sectors(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """分组包片: the area of each cadre's households (hull of their symbols) as a thin dashed
+    outline in the cadre's colour, named by the label pass. Optional (--sectors): with a
+    dozen cadres per village the outlines overlap, so the wall default leaves them off."""
+    marks = data.household_marks
+    if not ctx.sectors or marks is None or marks["cadre_id"].isna().all():
+        return []
+    pad = ctx.paper.symbol("household") * MM_PER_PT * ctx.view.metres_per_mm * 0.9
+    patches, colours = [], []
+    for i, (cadre, group) in enumerate(marks.dropna(subset=["cadre_id"]).groupby("cadre_id")):
+        hull = shapely.MultiPoint(group[["mx", "my"]].to_numpy()).convex_hull.buffer(pad)
+        colour = sym.SECTOR_COLOURS[i % len(sym.SECTOR_COLOURS)]
+        patches.append(PathPatch(polygon_path(hull)))
+        colours.append(colour)
+        top = group.loc[group["my"].idxmax()]
+        name = data.cadre_names.get(cadre, "")
+        if name:
+            data.sector_labels.append((name, (float(top["mx"]), float(top["my"]) + pad), colour))
+    ax.add_collection(
+        PatchCollection(
+            patches,
+            facecolors="none",
+            edgecolors=colours,
+            linewidths=ctx.lw(0.4),
+            linestyles=[(0, (3, 1.5))],
+            zorder=12.5,
+        )
+    )
+    glyph = PatchGlyph("none", sym.SECTOR_COLOURS[0], None, 1.0, ctx.lw(0.4), (0, (3, 1.5)))
+    return [
+        LegendEntry(SECTION_ADMIN, "帮扶责任人包片范围（标注姓名）", glyph, f"{len(patches)} 人")
+    ]
+
+
+#: Drawing order of the map frame (relief and labels are drawn by the frame itself).
+MAP_LAYERS: list[MapLayer] = [
+    MapLayer("villages", draw_villages, 2),
+    MapLayer("water", draw_water_areas, 3),
+    MapLayer("rivers", draw_rivers, 3.2),
+    MapLayer("roads", draw_roads, 5),
+    MapLayer("outside", draw_outside_mask, 5.9),
+    MapLayer("boundaries", draw_boundaries, 6),
+    MapLayer("hamlets", draw_hamlets, 7),
+    MapLayer("facilities", draw_facilities, 8),
+    MapLayer("households", draw_households, 10),
+    MapLayer("coverage", draw_uncovered, 13),
+    MapLayer("sectors", draw_sectors, 12.5),
+]

@@ -1,0 +1,234 @@
+"""Importing 建档立卡 household lists: every format, every CRS, idempotence, rejects, audit."""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from layers.imports import ImportError_, ImportOptions, import_file
+from tests.importing import (
+    build_world,
+    household_rows,
+    remove_world,
+    stored_households,
+    write_plain_xlsx,
+    write_rows,
+)
+
+COUNTY = "449811"
+
+
+@pytest.fixture(scope="module")
+def world(engine: sa.Engine):
+    world = build_world(engine, COUNTY)
+    yield world
+    remove_world(engine, world)
+
+
+@pytest.fixture
+def clean(engine: sa.Engine, world):
+    """Each test starts with no households in the world."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("DELETE FROM household WHERE village_code LIKE :c"), {"c": COUNTY + "%"}
+        )
+    return world
+
+
+def load(engine, path, **options):
+    return import_file(engine, "households", path, ImportOptions(actor="test", **options))
+
+
+def metres(x0, y0, x1, y1) -> float:
+    return math.hypot((x1 - x0) * 111_320 * math.cos(math.radians(y0)), (y1 - y0) * 110_570)
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".fgb", ".shp", ".csv", ".xlsx"])
+def test_each_format_loads_every_field(engine, clean, tmp_path: Path, suffix: str) -> None:
+    rows = household_rows(clean, 3)
+    path = write_rows(rows, tmp_path / f"households{suffix}")
+    summary = load(engine, path)
+    assert (summary.read, summary.inserted, summary.updated, summary.rejected) == (3, 3, 0, 0)
+    stored = stored_households(engine, clean)
+    first = stored.iloc[0]
+    assert first.household_no == clean.household_no(1)
+    assert (first.head_name, first.id_number, first.phone) == (
+        "李一明",
+        clean.id_number(1),
+        "13800000001",
+    )
+    assert (first.members, first.labour_members, first.category) == (4, 2, "general")
+    assert (first.main_cause, first.secondary_cause, first.housing_status) == (
+        "illness",
+        "skills",
+        "safe",
+    )
+    assert first.status == "poor" and pd.isna(first.exit_year)
+    assert not first.scattered  # village A is a key village
+    assert metres(first.x, first.y, 112.404, 24.8055) < 0.01
+    assert summary.extra["household_income"][0] == 3
+
+
+def test_zipped_shapefile(engine, clean, tmp_path: Path) -> None:
+    shp = write_rows(household_rows(clean, 2), tmp_path / "hh.shp")
+    archive = tmp_path / "hh.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for part in tmp_path.glob("hh.*"):
+            if part != archive:
+                zf.write(part, f"folder/{part.name}")
+    assert load(engine, archive).inserted == 2
+    assert shp.exists()
+
+
+def test_gbk_shapefile_without_cpg_and_prj(engine, clean, tmp_path: Path) -> None:
+    """The common office shapefile: GBK text, no .cpg, no .prj (undeclared → WGS84)."""
+    import geopandas as gpd
+    import shapely
+
+    rows = household_rows(clean, 2)
+    frame = pd.DataFrame(rows).rename(columns={"户编号": "HH_NO", "户主姓名": "NAME"})
+    points = shapely.points(frame.pop("经度"), frame.pop("纬度"))
+    # DBF names are short: map them with a mapping, as an office would
+    frame = frame[
+        [
+            "HH_NO",
+            "NAME",
+            "身份证号",
+            "家庭人口数",
+            "劳动力人数",
+            "贫困户属性",
+            "主要致贫原因",
+            "住房状况",
+            "所在村",
+        ]
+    ]
+    gdf = gpd.GeoDataFrame(frame, geometry=points)
+    gdf.to_file(tmp_path / "gbk.shp", engine="pyogrio", encoding="GBK")
+    (tmp_path / "gbk.cpg").unlink(missing_ok=True)
+    (tmp_path / "gbk.prj").unlink(missing_ok=True)
+    summary = load(
+        engine, tmp_path / "gbk.shp", mapping={"HH_NO": "household_no", "NAME": "head_name"}
+    )
+    assert summary.inserted == 2
+    assert any("cpg is missing" in n and "GB18030" in n for n in summary.notes)
+    assert stored_households(engine, clean).head_name.tolist() == ["李一明", "李二明"]
+
+
+def test_shapefile_missing_parts_named(engine, clean, tmp_path: Path) -> None:
+    write_rows(household_rows(clean, 1), tmp_path / "hh.shp")
+    (tmp_path / "hh.shx").unlink()
+    with pytest.raises(ImportError_, match=r"hh\.shx \(the index\) is missing"):
+        load(engine, tmp_path / "hh.shp")
+    write_rows(household_rows(clean, 1), tmp_path / "hh2.shp")
+    (tmp_path / "hh2.dbf").unlink()
+    with pytest.raises(ImportError_, match=r"hh2\.dbf \(the attribute table\) is missing"):
+        load(engine, tmp_path / "hh2.shp")
+
+
+def test_chinese_headers_with_spaces_full_width_and_title_row(
+    engine, clean, tmp_path: Path
+) -> None:
+    rows = household_rows(clean, 2)
+    messy = [
+        {
+            " 户　编　号 ": r["户编号"],
+            "户主姓名（必填）": r["户主姓名"],
+            "身份证号码": r["身份证号"],
+            "家庭人口数（人）": "４",
+            "劳动力人数": "２",
+            "贫困户属性": " 低保户 ",
+            "主要致贫原因": "因残致贫",
+            "住房状况": "C级危房",
+            "脱贫状态": "已脱贫",
+            "脱贫年度": "２０１７",
+            "所在村": r["所在村"],
+            "经度": f"{r['经度']}",
+            "纬度": f"{r['纬度']}",
+        }
+        for r in rows
+    ]
+    path = tmp_path / "名册.xlsx"
+    write_plain_xlsx(pd.DataFrame(messy), path, title="试验镇建档立卡贫困户名册")
+    assert load(engine, path).inserted == 2
+    first = stored_households(engine, clean).iloc[0]
+    assert (first.members, first.labour_members, first.category) == (4, 2, "dibao")
+    assert (first.main_cause, first.housing_status, first.status, first.exit_year) == (
+        "disability",
+        "dangerous_c",
+        "exited",
+        2017,
+    )
+
+
+@pytest.mark.parametrize("crs, convert", [("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)])
+def test_phone_app_coordinates_land_within_a_metre(engine, clean, tmp_path, crs, convert) -> None:
+    truth = (112.4123456, 24.8087654)
+    x, y = convert(*truth)
+    rows = household_rows(clean, 1, 经度=x, 纬度=y)
+    summary = load(engine, write_rows(rows, tmp_path / "app.csv"), crs=crs)
+    assert summary.inserted == 1
+    stored = stored_households(engine, clean).iloc[0]
+    assert metres(stored.x, stored.y, *truth) < 1.0
+
+
+def test_undeclared_gcj02_points_are_refused_with_the_reason(engine, clean, tmp_path) -> None:
+    """Points near village A's east edge, written as GCJ-02: as WGS84 they fall into B."""
+    truths = [(112.4150 + 0.0008 * i, 24.8100 + 0.0005 * i) for i in range(6)]
+    rows = household_rows(clean, 6)
+    for row, (x, y) in zip(rows, truths, strict=True):
+        row["经度"], row["纬度"] = wgs84_to_gcj02(x, y)
+    path = write_rows(rows, tmp_path / "amap.csv")
+    with pytest.raises(ImportError_) as excinfo:
+        load(engine, path)
+    message = str(excinfo.value)
+    assert "fit their villages far better as GCJ02" in message and "--crs gcj02" in message
+    assert load(engine, path, crs="gcj02").inserted == 6
+
+
+def test_reimport_changes_nothing_and_audit_says_who(engine, clean, tmp_path) -> None:
+    path = write_rows(household_rows(clean, 3), tmp_path / "hh.gpkg")
+    first = load(engine, path)
+    second = load(engine, path)
+    assert (first.inserted, second.inserted, second.updated, second.unchanged) == (3, 0, 0, 3)
+    assert second.extra["household_income"][:2] == (0, 0)
+    changed = household_rows(clean, 3)
+    changed[1]["家庭人口数"] = 5
+    third = load(engine, write_rows(changed, tmp_path / "hh2.gpkg"))
+    assert (third.inserted, third.updated, third.unchanged) == (0, 1, 2)
+    with engine.connect() as conn:
+        audit = conn.execute(
+            sa.text(
+                "SELECT row_id, actor, before->>'members', after->>'members', after->>'version' "
+                "FROM audit_log WHERE table_name = 'household' AND row_id IS NOT NULL "
+                "AND after->>'household_no' = :no ORDER BY id DESC LIMIT 1"
+            ),
+            {"no": clean.household_no(2)},
+        ).one()
+        summary = conn.execute(
+            sa.text(
+                "SELECT after FROM audit_log WHERE table_name = 'household' AND row_id IS NULL "
+                "AND after->>'file' = 'hh.gpkg' ORDER BY id DESC LIMIT 1"
+            )
+        ).scalar_one()
+    assert audit[1:] == ("test", "4", "5", "2")
+    assert summary["inserted"] == 3 and clean.household_no(1) in summary["inserted_keys"]
+    assert len(summary["sha256"]) == 64
+
+
+def test_dry_run_writes_nothing(engine, clean, tmp_path) -> None:
+    summary = load(engine, write_rows(household_rows(clean, 2), tmp_path / "hh.csv"), dry_run=True)
+    assert summary.inserted == 2 and "would load" in summary.describe()
+    assert stored_households(engine, clean).empty
+
+
+def test_existing_error_refuses_known_households(engine, clean, tmp_path) -> None:
+    path = write_rows(household_rows(clean, 2), tmp_path / "hh.csv")
+    load(engine, path)
+    with pytest.raises(ImportError_, match="already in the database"):
+        load(engine, path, existing="error")

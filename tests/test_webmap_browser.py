@@ -1,0 +1,167 @@
+"""The web map in a real headless browser (Debian's chromium driven by Playwright).
+
+The app runs under uvicorn on a free loopback port against the test database. Every request
+the page makes is intercepted: anything not for our server is recorded and refused, and the
+test fails if there was any (township offices are offline). The page must draw households,
+a layer toggle must change what is drawn, and a click on a household must open its popup.
+A screenshot is left in /tmp for a person to look at.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from playwright.sync_api import Page, sync_playwright
+
+from api.app import create_app
+from maps.webmap import external_urls
+from tests.api_support import Users, demo_townships, household_in, new_users
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path("/tmp/gongjian-webmap.png")
+HOUSEHOLDS = "path.gj-household"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(engine: sa.Engine, demo_world: dict) -> Iterator[str]:
+    """The app under uvicorn in a background thread; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def users(engine: sa.Engine, demo_world: dict) -> Iterator[Users]:
+    users = new_users(engine)
+    users.add("viewer", "viewer", demo_townships(engine)[0])
+    yield users
+    users.drop()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: str, users: Users) -> Iterator[tuple[Page, list[str], list[str]]]:
+    """A logged-in page (token in localStorage) with every outside request refused."""
+    leaving: list[str] = []
+    errors: list[str] = []
+    ours = urlsplit(server).netloc
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+
+        def gate(route) -> None:
+            url = route.request.url
+            if urlsplit(url).netloc == ours or url.startswith(("data:", "blob:")):
+                route.continue_()
+            else:
+                leaving.append(url)
+                route.abort()
+
+        context.route("**/*", gate)
+        token = users.tokens["viewer"]
+        context.add_init_script(f"localStorage.setItem('gongjian.token', '{token}');")
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page, leaving, errors
+        context.close()
+        browser.close()
+
+
+def drawn(page: Page, selector: str = HOUSEHOLDS) -> int:
+    return page.locator(selector).count()
+
+
+def wait_until(page: Page, condition, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the map"
+        page.wait_for_timeout(200)
+
+
+def test_the_page_itself_names_no_outside_url(server: str) -> None:
+    import httpx
+
+    html = httpx.get(f"{server}/", headers={"Accept": "text/html"}).text
+    assert external_urls(html) == []
+    assert "/static/vendor/leaflet/leaflet.js" in html and "示例数据（合成）" in html
+
+
+def test_the_web_map_draws_households_offline(browser_page, server: str, engine: sa.Engine) -> None:
+    page, leaving, errors = browser_page
+    township = demo_townships(engine)[0]
+    page.goto(f"{server}/townships/{township}")
+    page.wait_for_selector("#gj-user", timeout=20_000)
+    wait_until(page, lambda: drawn(page) > 0)
+    page.wait_for_load_state("networkidle")
+    assert "连" in page.locator("#gj-user").inner_text() or township in page.inner_text("#gj-panel")
+    assert page.locator("#gj-township").input_value() == township
+    assert drawn(page, "path.gj-village") > 0
+    assert page.locator(".leaflet-image-layer").count() == 1  # the DEM hillshade basemap
+    page.screenshot(path=str(SCREENSHOT))
+    assert leaving == [], f"requests left the machine: {leaving[:5]}"
+    assert errors == [], errors
+
+
+def test_toggling_a_layer_changes_what_is_drawn(browser_page) -> None:
+    page, leaving, _ = browser_page
+    before = drawn(page)
+    toggle = page.locator(".leaflet-control-layers-overlays label", has_text="未脱贫").locator(
+        "input"
+    )
+    toggle.uncheck()
+    wait_until(page, lambda: drawn(page) < before)
+    fewer = drawn(page)
+    toggle.check()
+    wait_until(page, lambda: drawn(page) > fewer)
+    assert leaving == []
+
+
+def test_a_click_on_a_household_opens_its_popup(browser_page, engine: sa.Engine) -> None:
+    page, leaving, errors = browser_page
+    township = demo_townships(engine)[0]
+    some = household_in(engine, township, offset=25)
+    page.evaluate(f"gongjian.state().map.setView([{some.lat}, {some.lon}], 17)")
+    single = f"{HOUSEHOLDS}:not(.gj-cluster)"
+    wait_until(page, lambda: drawn(page, single) > 0)
+    page.wait_for_load_state("networkidle")
+    box = page.locator(single).first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=10_000)
+    text = popup.inner_text()
+    assert "建档立卡户" in text and "户主" in text
+    assert "*" in text  # a viewer's popup shows masked personal fields
+    page.screenshot(path=str(SCREENSHOT.with_name("gongjian-webmap-popup.png")))
+    assert leaving == [] and errors == []
