@@ -4,10 +4,10 @@ Each test module builds its own world under its own made-up county code (4498xx,
 no real Guangdong city), so modules sharing the session database never collide; the world is
 deleted again at the end of the module.
 
-Layout (WGS84, near Lianzhou)::
+Layout (WGS84, north of Guangzhou, away from the Lianzhou demo)::
 
     village …201 (name 上坪村)   village …202 (name 下坪村)      township …100 (name 试验镇)
-    x 112.40–112.42             x 112.42–112.44                 y 24.80–24.82 for both
+    x 113.40–113.42             x 113.42–113.44                 y 23.80–23.82 for both
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from geo import idnumber
 from tests.builders import insert
 
-WEST, EAST, SOUTH, NORTH = 112.40, 112.44, 24.80, 24.82
-MIDDLE = 112.42
+WEST, EAST, SOUTH, NORTH = 113.40, 113.44, 23.80, 23.82
+MIDDLE = 113.42
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def build_world(engine: sa.Engine, county: str) -> World:
                 "name": f"试验县{county[-2:]}",
                 "city": "试验市",
                 "city_code": county[:4],
-                "geom": box(112.3, 24.7, 112.6, 24.9),
+                "geom": box(113.3, 23.7, 113.6, 23.9),
                 "synthetic": True,
             },
         )
@@ -82,7 +82,7 @@ def build_world(engine: sa.Engine, county: str) -> World:
                 "code": world.township,
                 "county_code": county,
                 "name": f"试验镇{county[-2:]}",
-                "seat": "SRID=4326;POINT(112.41 24.81)",
+                "seat": "SRID=4326;POINT(113.41 23.81)",
                 "geom": box(WEST, SOUTH, EAST, NORTH),
                 "synthetic": True,
             },
@@ -111,7 +111,7 @@ def build_world(engine: sa.Engine, county: str) -> World:
                 "village_code": world.village_a,
                 "name": "石背",
                 "synthetic": True,
-                "geom": "SRID=4326;POINT(112.405 24.805)",
+                "geom": "SRID=4326;POINT(113.405 23.805)",
             },
         )
         insert(
@@ -166,8 +166,8 @@ def household_rows(world: World, n: int = 3, **overrides) -> list[dict]:
             "脱贫状态": "未脱贫",
             "脱贫年度": None,
             "所在村": world.village_a,
-            "经度": 112.403 + 0.001 * i,
-            "纬度": 24.805 + 0.0005 * i,
+            "经度": 113.403 + 0.001 * i,
+            "纬度": 23.805 + 0.0005 * i,
             "2016年人均纯收入": 3000 + i,
         }
         rows.append(row | overrides)
@@ -261,6 +261,6 @@ def big_household_file(world: World, n: int, path: Path) -> Path:
             "income_2016": rng.integers(2000, 4000, n).astype(float),
         }
     )
-    points = shapely.points(112.401 + rng.random(n) * 0.018, 24.801 + rng.random(n) * 0.018)
+    points = shapely.points(113.401 + rng.random(n) * 0.018, 23.801 + rng.random(n) * 0.018)
     gpd.GeoDataFrame(frame, geometry=points, crs=4326).to_file(path, engine="pyogrio")
     return path

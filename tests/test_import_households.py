@@ -6,6 +6,7 @@ import math
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -71,7 +72,7 @@ def test_each_format_loads_every_field(engine, clean, tmp_path: Path, suffix: st
     )
     assert first.status == "poor" and pd.isna(first.exit_year)
     assert not first.scattered  # village A is a key village
-    assert metres(first.x, first.y, 112.404, 24.8055) < 0.01
+    assert metres(first.x, first.y, 113.404, 23.8055) < 0.01
     assert summary.extra["household_income"][0] == 3
 
 
@@ -168,7 +169,7 @@ def test_chinese_headers_with_spaces_full_width_and_title_row(
 
 @pytest.mark.parametrize("crs, convert", [("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)])
 def test_phone_app_coordinates_land_within_a_metre(engine, clean, tmp_path, crs, convert) -> None:
-    truth = (112.4123456, 24.8087654)
+    truth = (113.4123456, 23.8087654)
     x, y = convert(*truth)
     rows = household_rows(clean, 1, 经度=x, 纬度=y)
     summary = load(engine, write_rows(rows, tmp_path / "app.csv"), crs=crs)
@@ -179,7 +180,7 @@ def test_phone_app_coordinates_land_within_a_metre(engine, clean, tmp_path, crs,
 
 def test_undeclared_gcj02_points_are_refused_with_the_reason(engine, clean, tmp_path) -> None:
     """Points near village A's east edge, written as GCJ-02: as WGS84 they fall into B."""
-    truths = [(112.4150 + 0.0008 * i, 24.8100 + 0.0005 * i) for i in range(6)]
+    truths = [(113.4150 + 0.0008 * i, 23.8100 + 0.0005 * i) for i in range(6)]
     rows = household_rows(clean, 6)
     for row, (x, y) in zip(rows, truths, strict=True):
         row["经度"], row["纬度"] = wgs84_to_gcj02(x, y)
@@ -227,8 +228,76 @@ def test_dry_run_writes_nothing(engine, clean, tmp_path) -> None:
     assert stored_households(engine, clean).empty
 
 
+def test_village_by_name_and_by_location(engine, clean, tmp_path) -> None:
+    by_name = household_rows(clean, 2, 所在村="上坪村", 乡镇=f"试验镇{COUNTY[-2:]}")
+    assert load(engine, write_rows(by_name, tmp_path / "names.csv")).inserted == 2
+    located = [{k: v for k, v in r.items() if k != "所在村"} for r in household_rows(clean, 4)]
+    located[3]["经度"] = 113.43  # in village B
+    located[3]["户编号"] = clean.village_b + "0001"
+    summary = load(engine, write_rows(located, tmp_path / "located.csv"))
+    assert (summary.inserted, summary.unchanged) == (2, 2)
+    stored = stored_households(engine, clean).set_index("household_no")
+    assert stored.loc[clean.village_b + "0001", "village_code"] == clean.village_b
+    assert stored.loc[clean.village_b + "0001", "scattered"]  # B is no key village
+
+
+def test_hamlet_and_cadre_by_name(engine, clean, tmp_path) -> None:
+    rows = household_rows(clean, 1, 自然村="石背", 帮扶责任人="黄帮扶")
+    assert load(engine, write_rows(rows, tmp_path / "hc.csv")).inserted == 1
+    stored = stored_households(engine, clean).iloc[0]
+    assert stored.hamlet_id > 0 and stored.cadre_id > 0
+
+
 def test_existing_error_refuses_known_households(engine, clean, tmp_path) -> None:
     path = write_rows(household_rows(clean, 2), tmp_path / "hh.csv")
     load(engine, path)
     with pytest.raises(ImportError_, match="already in the database"):
         load(engine, path, existing="error")
+
+
+def test_big_file_loads_in_bulk_mode(engine, clean, tmp_path, monkeypatch) -> None:
+    """Above the threshold indexes are rebuilt after the load; they must all be back."""
+    from layers.imports import write
+
+    monkeypatch.setattr(write, "BULK_THRESHOLD", 10)
+    rows = household_rows(clean, 30)
+    for i, row in enumerate(rows):
+        row["经度"], row["纬度"] = 113.401 + 0.0005 * i, 23.805
+    with engine.connect() as conn:
+        before = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_indexes WHERE tablename IN ('household', "
+                "'household_income')"
+            )
+        ).scalar()
+    assert load(engine, write_rows(rows, tmp_path / "big.gpkg")).inserted == 30
+    with engine.connect() as conn:
+        after = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_indexes WHERE tablename IN ('household', "
+                "'household_income')"
+            )
+        ).scalar()
+        fks = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_constraint WHERE conrelid = 'household'::regclass "
+                "AND contype = 'f'"
+            )
+        ).scalar()
+    assert after == before and fks == 3
+
+
+def test_import_rate(engine, clean, tmp_path) -> None:
+    """2,000 households through every check: a floor on speed, measured, not a benchmark."""
+    import time
+
+    rows = household_rows(clean, 2000)
+    rng = np.random.default_rng(1)
+    for i, row in enumerate(rows):
+        row["户编号"] = f"{clean.village_a}{i + 1:04d}"
+        row["身份证号"] = clean.id_number(i + 1)
+        row["经度"], row["纬度"] = 113.401 + rng.random() * 0.018, 23.801 + rng.random() * 0.018
+    path = write_rows(rows, tmp_path / "rate.gpkg")
+    started = time.perf_counter()
+    assert load(engine, path).inserted == 2000
+    assert time.perf_counter() - started < 30

@@ -24,7 +24,7 @@ def world(engine: sa.Engine):
         for table in ("road", "water", "school"):
             conn.execute(sa.text(f"DELETE FROM {table} WHERE name LIKE '试验%'"))
         conn.execute(
-            sa.text("DELETE FROM hazard_zone WHERE ST_XMin(geom) BETWEEN 112.40 AND 112.44")
+            sa.text("DELETE FROM hazard_zone WHERE ST_XMin(geom) BETWEEN 113.40 AND 113.44")
         )
         conn.execute(sa.text("DELETE FROM raster WHERE name LIKE 'test-dem%'"))
     remove_world(engine, world)
@@ -51,7 +51,7 @@ def test_townships_and_villages_with_incomes(engine, world, tmp_path) -> None:
     town = world.county + "101"
     path = geojson(
         tmp_path / "townships.geojson",
-        [feature({"乡镇代码": town, "乡镇名称": "试验二镇"}, square(112.45, 24.80, 0.03))],
+        [feature({"乡镇代码": town, "乡镇名称": "试验二镇"}, square(113.45, 23.80, 0.03))],
     )
     assert twice(engine, "townships", path).inserted == 1
     villages = geojson(
@@ -67,7 +67,7 @@ def test_townships_and_villages_with_incomes(engine, world, tmp_path) -> None:
                     "2016年人均纯收入": 5200,
                     "2016年村集体收入": 28000,
                 },
-                square(112.451, 24.801, 0.01),
+                square(113.451, 23.801, 0.01),
             )
         ],
     )
@@ -87,7 +87,7 @@ def test_townships_and_villages_with_incomes(engine, world, tmp_path) -> None:
 def test_child_codes_need_their_parent(engine, world, tmp_path) -> None:
     path = geojson(
         tmp_path / "orphans.geojson",
-        [feature({"code": "449899100", "name": "孤镇"}, square(112.45, 24.80))],
+        [feature({"code": "449899100", "name": "孤镇"}, square(113.45, 23.80))],
     )
     with pytest.raises(ImportError_, match="no county with code 449899"):
         import_file(engine, "townships", path, ImportOptions(actor="test"))
@@ -100,12 +100,12 @@ def test_hamlets_by_village_name(engine, world, tmp_path) -> None:
             "所在村": "上坪村",
             "人口": 230,
             "通硬化路": "是",
-            "经度": 112.41,
-            "纬度": 24.81,
+            "经度": 113.41,
+            "纬度": 23.81,
         }
     ]
     assert twice(engine, "hamlets", write_rows(rows, tmp_path / "hamlets.csv")).inserted == 1
-    rows[0]["经度"] = 112.43  # not in 上坪村
+    rows[0]["经度"] = 113.43  # not in 上坪村
     with pytest.raises(ImportError_, match="outside its village"):
         import_file(
             engine, "hamlets", write_rows(rows, tmp_path / "bad.csv"), ImportOptions(actor="t")
@@ -174,7 +174,7 @@ def test_cadres_then_help_records(engine, world, tmp_path) -> None:
 def test_roads_from_lines(engine, world, tmp_path) -> None:
     line = {
         "type": "LineString",
-        "coordinates": [[112.401, 24.801], [112.41, 24.805], [112.43, 24.81]],
+        "coordinates": [[113.401, 23.801], [113.41, 23.805], [113.43, 23.81]],
     }
     path = geojson(
         tmp_path / "roads.geojson",
@@ -187,23 +187,36 @@ def test_roads_from_lines(engine, world, tmp_path) -> None:
         ).one() == ("county", "hardened")
 
 
+def test_clinics_find_their_township_and_village(engine, world, tmp_path) -> None:
+    rows = [
+        {"名称": "试验村卫生站", "级别": "卫生站", "标准化": "是", "经度": 113.41, "纬度": 23.81}
+    ]
+    assert twice(engine, "clinics", write_rows(rows, tmp_path / "clinics.xlsx")).inserted == 1
+    with engine.connect() as conn:
+        assert conn.execute(
+            sa.text(
+                "SELECT township_code, village_code, level FROM clinic WHERE name = '试验村卫生站'"
+            )
+        ).one() == (world.township, world.village_a, "village_clinic")
+
+
 def test_water_schools_and_hazards(engine, world, tmp_path) -> None:
     water = geojson(
         tmp_path / "water.geojson",
         [
             feature(
                 {"名称": "试验水厂", "类型": "自来水厂"},
-                {"type": "Point", "coordinates": [112.41, 24.81]},
+                {"type": "Point", "coordinates": [113.41, 23.81]},
             ),
-            feature({"名称": "试验供水区", "类型": "供水范围"}, square(112.40, 24.80, 0.01)),
+            feature({"名称": "试验供水区", "类型": "供水范围"}, square(113.40, 23.80, 0.01)),
         ],
     )
     assert twice(engine, "water", water).inserted == 2
-    schools = [{"学校名称": "试验小学", "学段": "完小", "经度": 112.412, "纬度": 24.812}]
+    schools = [{"学校名称": "试验小学", "学段": "完小", "经度": 113.412, "纬度": 23.812}]
     assert twice(engine, "schools", write_rows(schools, tmp_path / "s.csv")).inserted == 1
     hazards = geojson(
         tmp_path / "hazards.geojson",
-        [feature({"灾害类型": "滑坡", "风险等级": "高风险"}, square(112.402, 24.802))],
+        [feature({"灾害类型": "滑坡", "风险等级": "高风险"}, square(113.402, 23.802))],
     )
     assert twice(engine, "hazards", hazards).inserted == 1
 
@@ -222,7 +235,7 @@ def test_dem_is_registered(engine, world, tmp_path) -> None:
         count=1,
         dtype="float32",
         crs="EPSG:4326",
-        transform=from_origin(112.40, 24.82, 0.001, 0.001),
+        transform=from_origin(113.40, 23.82, 0.001, 0.001),
     ) as dst:
         dst.write(np.full((1, 20, 20), 300, dtype="float32"))
     assert twice(engine, "dem", path).inserted == 1
@@ -240,7 +253,7 @@ def test_projected_file_is_converted(engine, world, tmp_path) -> None:
 
     frame = gpd.GeoDataFrame(
         pd.DataFrame({"学校名称": ["试验中学"], "学段": ["初中"]}),
-        geometry=[shapely.Point(112.415, 24.815)],
+        geometry=[shapely.Point(113.415, 23.815)],
         crs=4326,
     ).to_crs(32649)
     path = tmp_path / "utm.gpkg"
@@ -250,6 +263,6 @@ def test_projected_file_is_converted(engine, world, tmp_path) -> None:
         x, y = conn.execute(
             sa.text("SELECT ST_X(geom), ST_Y(geom) FROM school WHERE name = '试验中学'")
         ).one()
-    assert abs(x - 112.415) < 1e-7 and abs(y - 24.815) < 1e-7
+    assert abs(x - 113.415) < 1e-7 and abs(y - 23.815) < 1e-7
     with pytest.raises(ImportError_, match=r"declares .* but --crs says gcj02"):
         import_file(engine, "schools", path, ImportOptions(actor="t", crs="gcj02"))

@@ -71,12 +71,12 @@ CASES = {
     "exit year without exit": ({"脱贫年度": 2017}, "脱贫年度", "has not exited"),
     "exited without year": ({"脱贫状态": "已脱贫"}, "脱贫年度", "needs its exit year"),
     "same causes": ({"次要致贫原因": "因病"}, "次要致贫原因", "same as the main cause"),
-    "swapped": ({"经度": 24.806, "纬度": 112.404}, "经度", "look swapped"),
+    "swapped": ({"经度": 23.806, "纬度": 113.404}, "经度", "look swapped"),
     "outside Guangdong": ({"经度": 121.47, "纬度": 31.23}, "经度", "outside Guangdong"),
     "missing name": ({"户主姓名": None}, "户主姓名", "missing"),
     "unknown village": ({"所在村": "449812100299"}, "所在村", "no village with code 449812100299"),
     "unknown village name": ({"所在村": "无名村"}, "所在村", "no village '无名村'"),
-    "point outside its village": ({"经度": 112.43}, "经度", "m outside its village"),
+    "point outside its village": ({"经度": 113.43}, "经度", "m outside its village"),
     "unknown hamlet": ({"自然村": "没有村"}, "自然村", "no hamlet '没有村'"),
     "unknown cadre": ({"帮扶责任人": "无此人"}, "帮扶责任人", "no cadre '无此人'"),
 }
@@ -89,6 +89,15 @@ def test_rule_is_enforced_with_file_row_and_field(engine, clean, tmp_path, case)
     assert f"bad.csv: row 3, field '{field}'" in message, message
     assert text in message, message
     assert "nothing was loaded" in message
+
+
+def test_point_outside_names_distance_and_the_village_it_is_in(engine, clean, tmp_path) -> None:
+    message = refused(engine, clean, tmp_path, broken(clean, 1, 经度=113.43))
+    assert (
+        f"outside its village {clean.village_a} 上坪村; it lies in {clean.village_b} 下坪村"
+        in message
+    )
+    assert "1007 m outside" in message or " m outside" in message
 
 
 def test_duplicate_household_numbers_in_file(engine, clean, tmp_path) -> None:
@@ -136,7 +145,7 @@ def test_missing_required_column(engine, clean, tmp_path) -> None:
 def test_invalid_polygon_geometry(engine, clean, tmp_path) -> None:
     from tests.importing import geojson
 
-    bow_tie = [[112.41, 24.81], [112.42, 24.82], [112.42, 24.81], [112.41, 24.82], [112.41, 24.81]]
+    bow_tie = [[113.41, 23.81], [113.42, 23.82], [113.42, 23.81], [113.41, 23.82], [113.41, 23.81]]
     path = geojson(
         tmp_path / "villages.geojson",
         [
@@ -162,7 +171,7 @@ def test_empty_geometry(engine, clean, tmp_path) -> None:
 def test_skip_invalid_loads_the_rest_and_writes_rejects(engine, clean, tmp_path) -> None:
     rows = household_rows(clean, 4)
     rows[1]["身份证号"] = "44981219700102101X"
-    rows[3]["经度"] = 112.43  # outside its village: a database-side rejection
+    rows[3]["经度"] = 113.43  # outside its village: a database-side rejection
     path = tmp_path / "名册.xlsx"
     write_plain_xlsx(pd.DataFrame(rows), path)
     summary = import_file(
