@@ -16,7 +16,18 @@ from sqlalchemy.engine import Engine
 
 from api.auth import TokenCache
 from api.errors import install_error_handlers
-from api.routers import analysis, edits, features, health, maps, tiles, webmap
+from api.routers import (
+    analysis,
+    edits,
+    features,
+    health,
+    maps,
+    relocation,
+    reports,
+    routes,
+    tiles,
+    webmap,
+)
 from api.settings import ApiSettings
 from layers.access import restricted_engine
 from layers.changes import ChangeWatcher
@@ -68,6 +79,9 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     # the analysis and reporting areas' routers (their modules own the queries and scoping)
     app.include_router(analysis.router)
     app.include_router(maps.router)
+    app.include_router(relocation.router)
+    app.include_router(reports.router)
+    app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = lambda: _openapi_with_layers(app)
     return app

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from api import cli_analysis, cli_data, cli_maps, cli_users
+from api import (
+    cli_analysis,
+    cli_data,
+    cli_maps,
+    cli_relocation,
+    cli_reports,
+    cli_routes,
+    cli_users,
+)
 from api.cli_common import actor, fail, out, ready_engine
 from api.settings import ApiSettings
 from layers.cluster import ClusterError
@@ -27,6 +35,9 @@ cli_data.register(app)
 cli_users.register(app)
 cli_analysis.register(app)
 cli_maps.register(app)
+cli_reports.register(app)
+cli_relocation.register(app)
+cli_routes.register(app)
 
 
 @db_app.command("up")

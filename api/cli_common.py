@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import os
 import sys
@@ -48,3 +49,13 @@ def actor() -> str:
 def show_progress() -> bool:
     """Progress bars on a terminal only; quiet under CI and in pipes."""
     return sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
+    """A YYYY-MM-DD option as a date (None stays None); exit 2 with a clear message if not."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} must be a date like 2018-06-30, got {value!r}", 2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from api.cli_common import actor, err, fail, out, ready_engine, show_progress
+from api.cli_common import actor, err, fail, out, parse_date, ready_engine, show_progress
 
 IMPORT_KINDS = (
     "boundaries, townships, villages, hamlets, households, cadres, help-records, "
@@ -156,6 +156,9 @@ def export_layer(
     township: str = typer.Option(None, help="Only this township (9-digit code)."),
     public: bool = typer.Option(False, "--public", help="Mask names, IDs, phones; drop incomes."),
     output: Path = typer.Option(None, "-o", "--output", help="File to write (default ./out/)."),
+    as_of: str = typer.Option(
+        None, "--as-of", help="Households as the archive had them on this date (YYYY-MM-DD)."
+    ),
 ) -> None:
     """Write a layer to a file (Chinese headers in XLSX; --public for anything shown outside)."""
     from layers.exports import EXPORT_LAYERS, FORMATS, ExportError, export
@@ -164,6 +167,7 @@ def export_layer(
         fail(f"unknown LAYER {layer!r}; available: {', '.join(EXPORT_LAYERS)}", 2)
     if format not in FORMATS:
         fail(f"unknown format {format!r}; available: {', '.join(FORMATS)}", 2)
+    day = parse_date(as_of, "--as-of") if as_of else None
     suffix = FORMATS[format]
     target = (
         output
@@ -173,7 +177,7 @@ def export_layer(
     target.parent.mkdir(parents=True, exist_ok=True)
     engine = ready_engine()
     try:
-        count = export(engine, layer, target, format, township=township, public=public)
+        count = export(engine, layer, target, format, township=township, public=public, as_of=day)
     except ExportError as exc:
         fail(str(exc))
     masked = " (public: masked)" if public else ""

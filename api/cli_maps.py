@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import typer
 
-from api.cli_common import fail, out, ready_engine, show_progress
+from api.cli_common import fail, out, parse_date, ready_engine, show_progress
 
 map_app = typer.Typer(
     help="Print-ready 攻坚图 wall maps (PDF/PNG/SVG, A4–A0).", no_args_is_help=True
@@ -16,15 +15,6 @@ map_app = typer.Typer(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(map_app, name="map")
-
-
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        fail(f"--as-of must be a date like 2017-12-31, got {value!r}", 2)
 
 
 @map_app.command("township")
@@ -77,7 +67,7 @@ def township(
     )
     try:
         if options.fmt == "html":
-            target.write_bytes(render_html(engine, code, public=public, as_of=_date(as_of)))
+            target.write_bytes(render_html(engine, code, public=public, as_of=parse_date(as_of)))
             out.print(f"wrote {target}")
             return
         from layers.wallmap_data import fetch_township_sheet
@@ -86,7 +76,7 @@ def township(
             sheet = fetch_township_sheet(
                 engine,
                 code,
-                as_of=_date(as_of),
+                as_of=parse_date(as_of),
                 public=public,
                 scattered_only=options.scattered_only,
             )
@@ -149,13 +139,13 @@ def county(
                     code,
                     paper=paper,
                     public=public,
-                    as_of=_date(as_of),
+                    as_of=parse_date(as_of),
                     color_by=color_by,
                     progress=lambda _: progress.advance(task),
                 )
         else:
             pdf = render_county_atlas(
-                engine, code, paper=paper, public=public, as_of=_date(as_of), color_by=color_by
+                engine, code, paper=paper, public=public, as_of=parse_date(as_of), color_by=color_by
             )
     except WallmapError as exc:
         fail(str(exc), 2)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from layers.bulk import copy_frame, reset_sequence
+from layers.history import backfill_demo_history
 from layers.models import Base
 
 DATASET = "lianzhou-demo"
@@ -101,6 +102,7 @@ def load_world(
                 counts[table] = _copy_table(conn, table, tables[table])
         for table in SERIAL_TABLES:
             reset_sequence(conn, table)
+        backfill_demo_history(conn)  # the 动态档案: registrations, incomes, exits by date
         _register(conn, fingerprint, seed)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("ANALYZE"))  # fresh statistics for the planner after a bulk load

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from geo import vocab
 from geo.columns import FIELD_ALIASES, map_headers
 from geo.masking import mask_column, neutralise_formula
+from layers.history import as_of_params, as_of_sql
 from layers.models import VOCAB_COLUMNS, Base
 
 EXPORT_LAYERS = {
@@ -79,8 +80,12 @@ def export(
     *,
     township: str | None = None,
     public: bool = False,
+    as_of: dt.date | None = None,
 ) -> int:
     """Write ``layer`` (optionally one township's part) to ``path``; returns the row count.
+
+    ``as_of`` (households only): the households as the archive (动态档案) had them that day —
+    status, village, point, members, cadre and the incomes known then.
 
     >>> export(engine, "households", Path("out/h.xlsx"), "xlsx", public=True)  # doctest: +SKIP
     18000
@@ -91,7 +96,9 @@ def export(
         raise ExportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if township is not None and not (len(township) == 9 and township.isdigit()):
         raise ExportError(f"--township {township!r}: expected a 9-digit township code")
-    frame = load_layer(engine, layer, township)
+    if as_of is not None and EXPORT_LAYERS[layer] != "household":
+        raise ExportError(f"--as-of applies to households only (the archive), not {layer!r}")
+    frame = load_layer(engine, layer, township, as_of)
     if public:
         frame = make_public(frame, EXPORT_LAYERS[layer])
     write(frame, Path(path), fmt, layer)
@@ -101,8 +108,13 @@ def export(
 # --- reading the layer ---------------------------------------------------------------------
 
 
-def load_layer(engine: Engine, layer: str, township: str | None) -> gpd.GeoDataFrame:
-    """The layer's rows with export column names; geometry as shapely (WGS84)."""
+def load_layer(
+    engine: Engine, layer: str, township: str | None, as_of: dt.date | None = None
+) -> gpd.GeoDataFrame:
+    """The layer's rows with export column names; geometry as shapely (WGS84).
+
+    ``as_of``: households as of that day (:func:`layers.history.as_of_sql`).
+    """
     table = EXPORT_LAYERS[layer]
     columns = [c for c in Base.metadata.tables[table].c if c.name not in SYSTEM_COLUMNS]
     select = (
@@ -110,15 +122,20 @@ def load_layer(engine: Engine, layer: str, township: str | None) -> gpd.GeoDataF
         + _extra_select(table)
         + ([f"{table}.id AS _id"] if "id" in Base.metadata.tables[table].c else [])
     )
+    source, params = table, {"township": township}
+    if as_of is not None:
+        source = f"({as_of_sql('scope' if township else None)}) {table}"
+        params |= as_of_params(township, as_of)
+        select.append(f"{table}.incomes AS _incomes")
     sql = (
-        f"SELECT {', '.join(select)} FROM {table} {_joins(table)} "
+        f"SELECT {', '.join(select)} FROM {source} {_joins(table)} "
         f"WHERE {_where(table, township)} ORDER BY 1"
     )
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(sa.text(sql), {"township": township}).mappings().all())
+        frame = pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
         if frame.empty:
             frame = pd.DataFrame(columns=[s.rsplit(" AS ", 1)[-1] for s in select])
-        frame = _with_incomes(conn, table, frame)
+        frame = _with_incomes(conn, table, frame) if as_of is None else _incomes_as_of(frame)
     frame = frame.drop(columns=["household_id"] if table == "help_record" else [], errors="ignore")
     return _geo(frame.drop(columns=["_id"], errors="ignore"), table)
 
@@ -195,6 +212,17 @@ def _with_incomes(conn: sa.Connection, table: str, frame: pd.DataFrame) -> pd.Da
         ).all()
         return _pivot(frame, "code", rows, ["income", "collective_income"])
     return frame
+
+
+def _incomes_as_of(frame: pd.DataFrame) -> pd.DataFrame:
+    """income_YEAR columns from the archive version's {year: per-capita income} card."""
+    rows = [
+        (key, int(year), float(value))
+        for key, incomes in zip(frame["_id"], frame.pop("_incomes"), strict=True)
+        for year, value in (incomes or {}).items()
+        if value is not None
+    ]
+    return _pivot(frame, "_id", rows, ["income"])
 
 
 def _pivot(frame: pd.DataFrame, key: str, rows: list, names: list[str]) -> pd.DataFrame:

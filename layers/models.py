@@ -887,3 +887,524 @@ class Isochrone(Base):
     computed_at: Mapped[dt.datetime] = computed_at()
     geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
     synthetic: Mapped[bool] = synthetic_flag()
+
+
+# --- monitoring (issue 10): the dynamic archive (动态档案, seed 000) and the flags ---
+
+# Household fields kept in household_history; ``incomes`` is the card's {year: per-capita}.
+HISTORY_FIELDS = (
+    "village_code", "hamlet_id", "geom", "members", "labour_members", "category",
+    "housing_status", "status", "exit_year", "cadre_id", "incomes",
+)  # fmt: skip
+HISTORY_ACTIONS = ("baseline", "insert", "update", "income", "backfill")
+FLAG_KIND_CODES = (
+    "exited_low_income", "exited_sanbaozhang", "exited_dangerous_house", "no_help_record",
+    "cadre_overloaded", "cadre_idle", "outside_village", "in_river", "shared_point", "moved",
+    "duplicate_id_number", "income_jump", "status_flip_flop",
+)  # fmt: skip
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    codes = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({codes})", name=f"{column}_valid")
+
+
+class HouseholdHistory(Base):
+    """One version of a household: its state from ``valid_from`` until the next version.
+
+    Written by database triggers on household and household_income (migration 0005), so
+    every writer is covered; the effective date is ``SET LOCAL gongjian.effective_date`` when
+    given, else the day of the change. ``changed`` names the fields this version changed.
+    """
+
+    __tablename__ = "household_history"
+    __table_args__ = (
+        _one_of("action", HISTORY_ACTIONS),
+        CheckConstraint("cardinality(changed) > 0", name="changed_not_empty"),
+        Index(
+            "ix_household_history_household_id_valid_from_id", "household_id", "valid_from", "id"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"))
+    # no index of its own: "as of" goes by household (the composite index), and a valid_from
+    # index tempts the planner into scanning by date when its statistics are stale
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    recorded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    action: Mapped[str] = mapped_column(Text)
+    changed: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    source: Mapped[str | None] = mapped_column(Text)
+    village_code: Mapped[str] = mapped_column(CHAR(12), index=True)
+    hamlet_id: Mapped[int | None] = mapped_column(Integer)
+    geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    members: Mapped[int] = mapped_column(Integer)
+    labour_members: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(Text)
+    housing_status: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    exit_year: Mapped[int | None] = mapped_column(Integer)
+    cadre_id: Mapped[int | None] = mapped_column(Integer)
+    incomes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=text("'{}'::jsonb"), info=SENSITIVE
+    )
+    income: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), info=SENSITIVE)
+    income_year: Mapped[int | None] = mapped_column(Integer)
+
+
+class Flag(Base):
+    """A monitoring flag (``gongjian flags``): a household or cadre, the rule, the evidence."""
+
+    __tablename__ = "flag"
+    __table_args__ = (
+        _one_of("kind", FLAG_KIND_CODES),
+        CheckConstraint("household_id IS NOT NULL OR cadre_id IS NOT NULL", name="has_subject"),
+        not_blank("description"),
+        *geom_checks(),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text, index=True)
+    household_id: Mapped[int | None] = mapped_column(
+        ForeignKey("household.id", ondelete="CASCADE"), index=True
+    )
+    cadre_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cadre.id", ondelete="CASCADE"), index=True
+    )
+    village_code: Mapped[str | None] = mapped_column(CHAR(12))
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    description: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    rule: Mapped[str] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+# --- field routes (issue 9): plans of ``gongjian route plan`` and ``POST /routes`` ---
+
+ROUTE_STRATEGIES = ("random", "stratified", "risk", "list")
+ROUTE_STOP_STATUSES = ("planned", "unassigned")
+ROUTE_REASONS = ("off_network", "no_road_link", "too_far", "window", "no_room")
+# 两不愁三保障 (seeds 002/003) ticked on the route sheet, one column each
+ROUTE_CHECKS = ("food", "clothing", "education", "medical", "housing")
+
+
+class RoutePlan(Base):
+    """A plan of inspectors' field days over a township (or one village): how the households
+    were chosen (strategy, sample, seed, as-of date), the options and the totals."""
+
+    __tablename__ = "route_plan"
+    __table_args__ = (
+        CheckConstraint(r"area_code ~ '^(\d{9}|\d{12})$'", name="area_code_format"),
+        CheckConstraint("left(area_code, 9) = township_code", name="area_in_township"),
+        _one_of("strategy", ROUTE_STRATEGIES),
+        not_blank("title"),
+        not_blank("created_by"),
+        CheckConstraint("inspectors >= 1", name="inspectors_positive"),
+        CheckConstraint("days >= 1", name="days_positive"),
+        CheckConstraint("hours > 0 AND hours <= 24", name="hours_range"),
+        non_negative("service_min"),
+        CheckConstraint("planned + unassigned = households", name="counts_add_up"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    township_code: Mapped[str] = mapped_column(
+        CHAR(9), ForeignKey("township.code", ondelete="CASCADE"), index=True
+    )
+    area_code: Mapped[str] = mapped_column(Text, index=True)  # township or village planned
+    title: Mapped[str] = mapped_column(Text)
+    strategy: Mapped[str] = mapped_column(Text)
+    sample_size: Mapped[int | None] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    inspectors: Mapped[int] = mapped_column(Integer)
+    days: Mapped[int] = mapped_column(Integer)
+    hours: Mapped[float] = mapped_column(Float)
+    day_start_min: Mapped[float] = mapped_column(Float)
+    service_min: Mapped[float] = mapped_column(Float)
+    households: Mapped[int] = mapped_column(Integer)
+    planned: Mapped[int] = mapped_column(Integer)
+    unassigned: Mapped[int] = mapped_column(Integer)
+    travel_min: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    solver: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    profile: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class RouteDay(Base):
+    """One inspector-day of a plan: times, totals and the path along the roads."""
+
+    __tablename__ = "route_day"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "inspector", "day"),
+        CheckConstraint("inspector >= 1", name="inspector_positive"),
+        CheckConstraint("day >= 1", name="day_positive"),
+        not_blank("inspector_name"),
+        non_negative("stops"),
+        non_negative("travel_min"),
+        non_negative("distance_m"),
+        CheckConstraint("finish_min >= start_min", name="finish_after_start"),
+        *geom_checks(),
+        *geom_checks("start_geom"),
+        *geom_checks("end_geom"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("route_plan.id", ondelete="CASCADE"), index=True
+    )
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    inspector: Mapped[int] = mapped_column(Integer)
+    inspector_name: Mapped[str] = mapped_column(Text)
+    day: Mapped[int] = mapped_column(Integer)
+    date: Mapped[dt.date | None] = mapped_column(Date)
+    start_min: Mapped[float] = mapped_column(Float)
+    finish_min: Mapped[float] = mapped_column(Float)
+    stops: Mapped[int] = mapped_column(Integer)
+    travel_min: Mapped[float] = mapped_column(Float)
+    service_min: Mapped[float] = mapped_column(Float)
+    wait_min: Mapped[float] = mapped_column(Float)
+    distance_m: Mapped[float] = mapped_column(Float)
+    start_name: Mapped[str] = mapped_column(Text)
+    end_name: Mapped[str] = mapped_column(Text)
+    geom: Mapped[WKBElement | None] = mapped_column(geometry("MULTILINESTRING"))
+    start_geom: Mapped[WKBElement] = mapped_column(
+        Geometry("POINT", srid=SRID, spatial_index=False)
+    )
+    end_geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class RouteStop(Base):
+    """A household of a plan: its place in a day (or why it could not be fitted), and the
+    visit's result with the 两不愁三保障 checklist once recorded (NULL: not ticked)."""
+
+    __tablename__ = "route_stop"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "household_id"),
+        _one_of("status", ROUTE_STOP_STATUSES),
+        _one_of("reason", ROUTE_REASONS),
+        _one_of("result", tuple(vocab.VISIT_RESULT)),
+        CheckConstraint(
+            "(status = 'planned') = (day_id IS NOT NULL AND seq IS NOT NULL)",
+            name="planned_has_day",
+        ),
+        CheckConstraint("(status = 'unassigned') = (reason IS NOT NULL)", name="reason_when_left"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        non_negative("service_min"),
+        CheckConstraint("priority BETWEEN 0 AND 100", name="priority_range"),
+        *geom_checks(),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("route_plan.id", ondelete="CASCADE"), index=True
+    )
+    day_id: Mapped[int | None] = mapped_column(
+        ForeignKey("route_day.id", ondelete="CASCADE"), index=True
+    )
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("household.id", ondelete="CASCADE"), index=True
+    )
+    village_code: Mapped[str] = mapped_column(CHAR(12), index=True)
+    status: Mapped[str] = mapped_column(Text)
+    seq: Mapped[int | None] = mapped_column(Integer)
+    arrival_min: Mapped[float | None] = mapped_column(Float)
+    begin_min: Mapped[float | None] = mapped_column(Float)
+    departure_min: Mapped[float | None] = mapped_column(Float)
+    wait_min: Mapped[float | None] = mapped_column(Float)
+    leg_min: Mapped[float | None] = mapped_column(Float)
+    leg_m: Mapped[float | None] = mapped_column(Float)
+    service_min: Mapped[float] = mapped_column(Float)
+    must_visit: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    window_start_min: Mapped[float | None] = mapped_column(Float)
+    window_end_min: Mapped[float | None] = mapped_column(Float)
+    priority: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    risk_score: Mapped[float | None] = mapped_column(Float)
+    risk_reasons: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    result: Mapped[str | None] = mapped_column(Text)
+    visit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("visit.id", ondelete="SET NULL"), index=True
+    )
+    visit_date: Mapped[dt.date | None] = mapped_column(Date)
+    check_food: Mapped[bool | None] = mapped_column(Boolean)
+    check_clothing: Mapped[bool | None] = mapped_column(Boolean)
+    check_education: Mapped[bool | None] = mapped_column(Boolean)
+    check_medical: Mapped[bool | None] = mapped_column(Boolean)
+    check_housing: Mapped[bool | None] = mapped_column(Boolean)
+    geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+# --- relocation analysis (issue 8): results of ``gongjian relocation``, refreshed per township ---
+
+RELOCATION_CRITERIA = (
+    "hazard", "flood", "slope", "elevation", "relief", "karst_water", "road", "clinic", "water",
+)  # fmt: skip
+RELOCATION_KINDS = ("whole", "scattered")
+
+
+def _relocation_set(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    codes = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({codes})", name=f"{column}_valid")
+
+
+def _relocation_checks() -> tuple[CheckConstraint, ...]:
+    """Shared by the household and hamlet rows: known criteria, sane values."""
+    criteria = ", ".join(f"'{c}'" for c in RELOCATION_CRITERIA)
+    return (
+        CheckConstraint(f"criteria <@ ARRAY[{criteria}]::text[]", name="criteria_valid"),
+        CheckConstraint("score >= 0", name="score_non_negative"),
+        CheckConstraint("slope_deg BETWEEN 0 AND 90", name="slope_range"),
+        CheckConstraint("terrain_note IN ('no terrain data')", name="terrain_note_valid"),
+        CheckConstraint(
+            "(hardened_road_m IS NULL OR hardened_road_m >= 0) "
+            "AND (clinic_min IS NULL OR clinic_min >= 0)",
+            name="access_non_negative",
+        ),
+        _relocation_set("relocation", RELOCATION_KINDS),
+    )
+
+
+class RelocationRun(Base):
+    """One refresh of the relocation tables: scope, policy profile (values) and timings."""
+
+    __tablename__ = "relocation_run"
+    __table_args__ = (
+        not_blank("scope"),
+        non_negative("households"),
+        non_negative("candidates"),
+        non_negative("groups"),
+        non_negative("sites"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(Text)  # township codes refreshed, comma-separated
+    profile_name: Mapped[str] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text, index=True)  # fingerprint
+    profile_values: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    households: Mapped[int] = mapped_column(Integer)
+    candidates: Mapped[int] = mapped_column(Integer)
+    groups: Mapped[int] = mapped_column(Integer)
+    sites: Mapped[int] = mapped_column(Integer)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    computed_at: Mapped[dt.datetime] = computed_at()
+
+
+class RelocationHousehold(Base):
+    """Per assessed household: terrain, hazard and access values, the criteria met with
+    their values (``reasons``), hard/score, and whether it is a candidate (``candidate``:
+    whole-hamlet or scattered relocation, its group, the site assigned and the minutes)."""
+
+    __tablename__ = "relocation_household"
+    __table_args__ = (
+        *_relocation_checks(),
+        _relocation_set("basis", ("criteria", "whole_hamlet")),
+        CheckConstraint("candidate = (relocation IS NOT NULL)", name="candidate_has_kind"),
+        CheckConstraint("NOT (candidate AND relocated)", name="relocated_not_candidate"),
+        CheckConstraint("site_minutes IS NULL OR site_minutes >= 0", name="site_minutes_range"),
+        *geom_checks(),
+    )
+
+    household_id: Mapped[int] = mapped_column(
+        ForeignKey("household.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    village_code: Mapped[str] = mapped_column(
+        CHAR(12), ForeignKey("village.code", ondelete="CASCADE"), index=True
+    )
+    hamlet_id: Mapped[int | None] = mapped_column(Integer)
+    members: Mapped[int] = mapped_column(Integer)
+    elevation_m: Mapped[float | None] = mapped_column(Float)
+    slope_deg: Mapped[float | None] = mapped_column(Float)
+    slope_mean_deg: Mapped[float | None] = mapped_column(Float)
+    relief_m: Mapped[float | None] = mapped_column(Float)
+    terrain_note: Mapped[str | None] = mapped_column(Text)
+    hazard_kind: Mapped[str | None] = mapped_column(Text)
+    hazard_level: Mapped[str | None] = mapped_column(Text)
+    flood_level: Mapped[str | None] = mapped_column(Text)
+    karst: Mapped[bool] = mapped_column(Boolean)
+    piped_water: Mapped[bool] = mapped_column(Boolean)
+    hardened_road_m: Mapped[float | None] = mapped_column(Float)
+    clinic_min: Mapped[float | None] = mapped_column(Float)
+    health_centre_min: Mapped[float | None] = mapped_column(Float)
+    school_min: Mapped[float | None] = mapped_column(Float)
+    criteria: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    hard: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    eligible: Mapped[bool] = mapped_column(Boolean)  # meets the criteria itself
+    relocated: Mapped[bool] = mapped_column(Boolean)  # housing_status 已搬迁
+    candidate: Mapped[bool] = mapped_column(Boolean)
+    relocation: Mapped[str | None] = mapped_column(Text)  # whole | scattered
+    basis: Mapped[str | None] = mapped_column(Text)  # criteria | whole_hamlet
+    group_key: Mapped[str | None] = mapped_column(Text, index=True)
+    site_key: Mapped[str | None] = mapped_column(Text)
+    site_minutes: Mapped[float | None] = mapped_column(Float)
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class RelocationHamlet(Base):
+    """Per 自然村 as a place: terrain at its point, hazards, its households' median access,
+    its recorded road and water, the criteria met, and the verdict for its households."""
+
+    __tablename__ = "relocation_hamlet"
+    __table_args__ = (
+        *_relocation_checks(),
+        non_negative("households"),
+        CheckConstraint(
+            "eligible_households BETWEEN 0 AND households", name="eligible_households_range"
+        ),
+        CheckConstraint("share BETWEEN 0 AND 1", name="share_range"),
+        *geom_checks(),
+    )
+
+    hamlet_id: Mapped[int] = mapped_column(
+        ForeignKey("hamlet.id", ondelete="CASCADE"), primary_key=True
+    )
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    village_code: Mapped[str] = mapped_column(
+        CHAR(12), ForeignKey("village.code", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    population: Mapped[int | None] = mapped_column(Integer)
+    households: Mapped[int] = mapped_column(Integer)
+    elevation_m: Mapped[float | None] = mapped_column(Float)
+    slope_deg: Mapped[float | None] = mapped_column(Float)
+    slope_mean_deg: Mapped[float | None] = mapped_column(Float)
+    relief_m: Mapped[float | None] = mapped_column(Float)
+    terrain_note: Mapped[str | None] = mapped_column(Text)
+    hazard_kind: Mapped[str | None] = mapped_column(Text)
+    hazard_level: Mapped[str | None] = mapped_column(Text)
+    hazard_share: Mapped[float] = mapped_column(Float)
+    flood_level: Mapped[str | None] = mapped_column(Text)
+    karst: Mapped[bool] = mapped_column(Boolean)
+    piped_water: Mapped[bool] = mapped_column(Boolean)
+    road_hardened: Mapped[bool | None] = mapped_column(Boolean)  # as recorded
+    hardened_road_m: Mapped[float | None] = mapped_column(Float)
+    clinic_min: Mapped[float | None] = mapped_column(Float)  # median of its households
+    criteria: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    hard: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    candidate: Mapped[bool] = mapped_column(Boolean)  # the place lacks living conditions
+    eligible_households: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float | None] = mapped_column(Float)
+    relocation: Mapped[str | None] = mapped_column(Text)  # whole | scattered
+    reason_text: Mapped[str | None] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class RelocationGroup(Base):
+    """A relocating group — a hamlet, a DBSCAN cluster or a single home — whole (整体搬迁)
+    or scattered (插花搬迁), with its outline for the map and the site it is given."""
+
+    __tablename__ = "relocation_group"
+    __table_args__ = (
+        _relocation_set("basis", ("hamlet", "cluster", "single")),
+        _relocation_set("relocation", RELOCATION_KINDS),
+        _relocation_set("whole_by", ("place", "share")),
+        CheckConstraint("(relocation = 'whole') = (whole_by IS NOT NULL)", name="whole_has_why"),
+        CheckConstraint("candidates BETWEEN 1 AND households", name="candidates_range"),
+        CheckConstraint("eligible BETWEEN 0 AND households", name="eligible_range"),
+        non_negative("people"),
+        CheckConstraint("share BETWEEN 0 AND 1", name="share_range"),
+        *geom_checks(),
+    )
+
+    group_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    township_code: Mapped[str] = mapped_column(CHAR(9), index=True)
+    village_code: Mapped[str] = mapped_column(
+        CHAR(12), ForeignKey("village.code", ondelete="CASCADE"), index=True
+    )
+    hamlet_id: Mapped[int | None] = mapped_column(ForeignKey("hamlet.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    basis: Mapped[str] = mapped_column(Text)
+    relocation: Mapped[str] = mapped_column(Text)
+    whole_by: Mapped[str | None] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    eligible: Mapped[int] = mapped_column(Integer)
+    candidates: Mapped[int] = mapped_column(Integer)
+    people: Mapped[int] = mapped_column(Integer)
+    share: Mapped[float] = mapped_column(Float)
+    criteria_counts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reason_text: Mapped[str] = mapped_column(Text)
+    site_key: Mapped[str | None] = mapped_column(Text)
+    site_minutes: Mapped[float | None] = mapped_column(Float)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
+    synthetic: Mapped[bool] = synthetic_flag()
+
+
+class RelocationSite(Base):
+    """A ranked resettlement site (安置点) of a township: its suitable land (``geom``), its
+    point, capacity, access, and the travel time from the township's candidates."""
+
+    __tablename__ = "relocation_site"
+    __table_args__ = (
+        UniqueConstraint("township_code", "rank"),
+        CheckConstraint("rank >= 1", name="rank_positive"),
+        CheckConstraint("area_ha > 0", name="area_positive"),
+        non_negative("capacity_households"),
+        non_negative("assigned_households"),
+        non_negative("assigned_people"),
+        CheckConstraint("slope_mean_deg BETWEEN 0 AND 90", name="slope_range"),
+        CheckConstraint(
+            "health_centre_min >= 0 AND school_min >= 0 AND hardened_road_m >= 0",
+            name="access_non_negative",
+        ),
+        *geom_checks(),
+        *geom_checks("point"),
+    )
+
+    site_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    township_code: Mapped[str] = mapped_column(
+        CHAR(9), ForeignKey("township.code", ondelete="CASCADE"), index=True
+    )
+    rank: Mapped[int] = mapped_column(Integer)
+    cells: Mapped[int] = mapped_column(Integer)
+    area_ha: Mapped[float] = mapped_column(Float)
+    capacity_households: Mapped[int] = mapped_column(Integer)
+    slope_mean_deg: Mapped[float] = mapped_column(Float)
+    elevation_m: Mapped[float] = mapped_column(Float)
+    hardened_road_m: Mapped[float] = mapped_column(Float)
+    health_centre_min: Mapped[float] = mapped_column(Float)
+    health_centre_id: Mapped[int | None] = mapped_column(Integer)
+    school_min: Mapped[float] = mapped_column(Float)
+    school_id: Mapped[int | None] = mapped_column(Integer)
+    water_nearby: Mapped[bool] = mapped_column(Boolean)
+    from_candidates_mean_min: Mapped[float | None] = mapped_column(Float)
+    from_candidates_max_min: Mapped[float | None] = mapped_column(Float)
+    reachable_candidates: Mapped[int] = mapped_column(Integer)
+    score_min: Mapped[float] = mapped_column(Float)
+    assigned_households: Mapped[int] = mapped_column(Integer)
+    assigned_people: Mapped[int] = mapped_column(Integer)
+    within_capacity: Mapped[bool] = mapped_column(Boolean)
+    reason_text: Mapped[str] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text)
+    computed_at: Mapped[dt.datetime] = computed_at()
+    point: Mapped[WKBElement] = mapped_column(geometry("POINT"))
+    geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
+    synthetic: Mapped[bool] = synthetic_flag()

@@ -4,11 +4,10 @@
 the map layers and plain DataFrames for the tables (work-group roster, cadres). The renderer
 in ``maps/wallmap`` does no SQL; this module does no drawing.
 
-Status "as of" a date is rebuilt from the card's years: a household appears once registered
-(``registered_year``), and counts as 已脱贫 from the end of its exit year, since exits are
-assessed and announced at the end of each year (seed 002: "到2016年底、2017年底、2018年底"
-targets; seed 003 annual 验收). A 返贫 household is shown as 未脱贫 before its exit and as
-返贫 after it (the card keeps no return date).
+Status "as of" a date comes from the household archive (动态档案, seed 000; see
+``layers.history``): each household as its version in force on that day had it — registered
+or not yet, poor, exited on its exit date, returned to poverty (返贫), in the village it lived
+in then.
 
 Personal data: with ``public=True`` household head names come back masked in SQL (first
 character and asterisks, the same rule as the API's ``MASKS['name']``), so unmasked names never
@@ -25,6 +24,8 @@ import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+from layers.history import as_of_params, as_of_sql
 
 #: Default share of the township's size added around it when fetching context layers.
 CONTEXT_MARGIN = 0.35
@@ -93,22 +94,18 @@ FROM hamlet h JOIN village v ON v.code = h.village_code
 WHERE v.township_code = :code ORDER BY h.id
 """
 
-# Status as of :as_of (see the module docstring); :scope narrows to a village when given.
+# Households as of :as_of (the archive's version in force that day) in :scope_lo..:scope_hi.
 # ``uncovered`` comes from the coverage analysis (NULL until `gongjian coverage` has run).
 HOUSEHOLDS_SQL = """
 SELECT h.id, h.household_no, h.village_code, h.hamlet_id, {head_name} AS head_name,
        h.members, h.category, h.main_cause, h.housing_status, h.cadre_id, h.scattered,
-       h.exit_year, h.synthetic,
-       CASE WHEN h.exit_year IS NULL OR make_date(h.exit_year, 12, 31) > :as_of THEN 'poor'
-            ELSE h.status END AS status,
+       h.exit_year, h.synthetic, h.status,
        c.uncovered, c.reason_text AS uncovered_reason,
        h.geom
-FROM household h JOIN village v ON v.code = h.village_code
+FROM ({as_of}) h JOIN village v ON v.code = h.village_code
 LEFT JOIN coverage_household c ON c.household_id = h.id
 WHERE v.township_code = :code
-  AND (h.registered_year IS NULL OR h.registered_year <= extract(year FROM :as_of))
   AND (NOT :scattered_only OR h.scattered)
-  AND h.village_code LIKE :scope || '%'
 ORDER BY h.id
 """
 
@@ -190,11 +187,10 @@ def fetch_township_sheet(
         box_margin = _box_margin(town, margin)
         households = _frame(
             conn,
-            HOUSEHOLDS_SQL.format(head_name=_head_name_sql(public)),
+            HOUSEHOLDS_SQL.format(head_name=_head_name_sql(public), as_of=as_of_sql()),
             code=code,
-            as_of=as_of,
             scattered_only=scattered_only,
-            scope=scope or "",
+            **as_of_params(scope or code, as_of),
         )
         roster = pd.read_sql(sa.text(ROSTER_SQL), conn, params={"code": code})
         cadre_ids = sorted(set(households["cadre_id"].dropna().astype(int)))
@@ -286,17 +282,14 @@ def synthetic_township_codes(engine: Engine) -> list[str]:
 
 def county_overview(engine: Engine, county: str, as_of: dt.date) -> gpd.GeoDataFrame:
     """Townships of a county with their scattered households and those still poor (atlas cover)."""
-    sql = """
+    sql = f"""
     SELECT t.code, t.name, t.geom,
            count(h.id) AS households,
-           count(h.id) FILTER (WHERE h.exit_year IS NULL OR make_date(h.exit_year, 12, 31) > :as_of)
-               AS poor
+           count(h.id) FILTER (WHERE h.status <> 'exited') AS poor
     FROM township t
-    LEFT JOIN village v ON v.township_code = t.code
-    LEFT JOIN household h ON h.village_code = v.code AND h.scattered
-         AND (h.registered_year IS NULL OR h.registered_year <= extract(year FROM :as_of))
+    LEFT JOIN ({as_of_sql()}) h ON h.township_code = t.code AND h.scattered
     WHERE t.county_code = :county
     GROUP BY t.code, t.name, t.geom ORDER BY t.code
     """
     with engine.connect() as conn:
-        return _frame(conn, sql, county=county, as_of=as_of)
+        return _frame(conn, sql, county=county, **as_of_params(county, as_of))

@@ -16,6 +16,9 @@ import sqlalchemy as sa
 
 from layers.models import Base
 from tests.coverage_builders import coverage_rows
+from tests.monitoring_builders import monitoring_rows
+from tests.relocation_builders import relocation_rows
+from tests.routes_builders import route_rows
 
 COUNTY = "449801"
 TOWNSHIP = "449801100"
@@ -270,6 +273,9 @@ def valid_row(table: str, place: Place, **overrides: Any) -> dict[str, Any]:
         },
         "dataset": lambda: {"name": f"test-dataset-{next(_serial)}", "fingerprint": "abc"},
         **coverage_rows(place),
+        **monitoring_rows(place),
+        **route_rows(place),
+        **relocation_rows(place),
     }
     return rows[table]() | overrides
 

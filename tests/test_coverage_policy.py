@@ -86,17 +86,19 @@ def test_a_missing_file_is_a_clear_error(tmp_path) -> None:
 
 
 def test_other_analyses_read_their_own_section(tmp_path) -> None:
-    """A later analysis adds [relocation] to the defaults and reads it as its dataclass."""
+    """A later analysis adds its section to the defaults and reads it as its dataclass."""
 
     @dataclasses.dataclass(frozen=True)
-    class RelocationPolicy:
+    class LaterPolicy:
         max_slope_deg: float
 
     profile = load_profile(overrides={"clinic": {"max_minutes": 20}})
-    with pytest.raises(PolicyError, match=r"no \[relocation\] section"):
-        profile.section("relocation", RelocationPolicy)
-    merged = dict(profile.raw) | {"relocation": {"max_slope_deg": 25}}
+    with pytest.raises(PolicyError, match=r"no \[later_analysis\] section"):
+        profile.section("later_analysis", LaterPolicy)
+    merged = dict(profile.raw) | {"later_analysis": {"max_slope_deg": 25}}
     extended = dataclasses.replace(profile, raw=merged)
-    assert extended.section("relocation", RelocationPolicy).max_slope_deg == 25.0
+    assert extended.section("later_analysis", LaterPolicy).max_slope_deg == 25.0
     with pytest.raises(PolicyError, match="missing key"):
-        dataclasses.replace(profile, raw={"relocation": {}}).section("relocation", RelocationPolicy)
+        dataclasses.replace(profile, raw={"later_analysis": {}}).section(
+            "later_analysis", LaterPolicy
+        )

@@ -308,8 +308,16 @@ def test_same_data_gives_the_same_pdf_and_svg(demo_world, engine):
     assert b"<text" in svg1 and b"Gongjian Noto" not in svg1  # text as text, common font names
 
 
-def test_as_of_rebuilds_status_from_the_exit_years(demo_world, engine):
-    before_exits = fetch_township_sheet(engine, "441882102", as_of=dt.date(2016, 6, 30))
+def test_as_of_shows_the_status_the_archive_held_that_day(demo_world, engine):
+    with engine.connect() as conn:
+        first_exit = conn.execute(
+            sa.text(
+                "SELECT min(valid_from) FROM household_history WHERE status = 'exited' "
+                "AND 'status' = ANY(changed) AND village_code LIKE '441882102%'"
+            )
+        ).scalar()
+    day_before = first_exit - dt.timedelta(days=1)
+    before_exits = fetch_township_sheet(engine, "441882102", as_of=day_before)
     after = fetch_township_sheet(engine, "441882102", as_of=dt.date(2019, 1, 1))
     assert set(before_exits.households["status"]) == {"poor"}
     assert (after.households["status"] == "exited").sum() > 0

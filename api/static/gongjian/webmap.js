@@ -308,7 +308,8 @@
         return { radius: 4, fill: true, fillColor: COLORS.point.water, fillOpacity: 0.6,
           color: '#1f78b4', weight: 1 };
       }, 'gjPoints'), false],
-      ['学校', vectorLayer('school', {}, pointStyle(COLORS.point.school, 4, 'gj-school'), 'gjPoints'), false]
+      ['学校', vectorLayer('school', {}, pointStyle(COLORS.point.school, 4, 'gj-school'), 'gjPoints'), false],
+      ['预警', vectorLayer('flag', {}, pointStyle('#b2182b', 6, 'gj-flag'), 'gjPoints'), false]
     ];
     state.households = [];
     ['poor', 'returned', 'exited'].forEach(function (status) {
