@@ -76,9 +76,8 @@ def db_url(
         url = database_url(DatabaseSettings())
     except ClusterError as exc:
         fail(str(exc))
-    out.print(
-        engine_for(url).url.render_as_string(hide_password=not show_password), highlight=False
-    )
+    # plain print: a URL must never be wrapped at the terminal width (scripts pipe it to psql)
+    print(engine_for(url).url.render_as_string(hide_password=not show_password))
 
 
 @db_app.command("migrate")

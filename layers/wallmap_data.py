@@ -95,15 +95,18 @@ WHERE v.township_code = :code ORDER BY h.id
 """
 
 # Households as of :as_of (the archive's version in force that day) in :scope_lo..:scope_hi.
-# ``uncovered`` comes from the coverage analysis (NULL until `gongjian coverage` has run).
+# ``uncovered`` comes from the coverage analysis (NULL until `gongjian coverage` has run),
+# ``relocation`` (whole / scattered) from the relocation analysis (`gongjian relocation`).
 HOUSEHOLDS_SQL = """
 SELECT h.id, h.household_no, h.village_code, h.hamlet_id, {head_name} AS head_name,
        h.members, h.category, h.main_cause, h.housing_status, h.cadre_id, h.scattered,
        h.exit_year, h.synthetic, h.status,
        c.uncovered, c.reason_text AS uncovered_reason,
+       r.relocation, r.reason_text AS relocation_reason,
        h.geom
 FROM ({as_of}) h JOIN village v ON v.code = h.village_code
 LEFT JOIN coverage_household c ON c.household_id = h.id
+LEFT JOIN relocation_household r ON r.household_id = h.id AND r.candidate
 WHERE v.township_code = :code
   AND (NOT :scattered_only OR h.scattered)
 ORDER BY h.id
@@ -135,6 +138,11 @@ CONTEXT_SQL: dict[str, str] = {
     "clinics": "SELECT id, name, level, standard, village_code, geom FROM clinic",
     "water": "SELECT id, name, kind, geom FROM water",
     "schools": "SELECT id, name, level, geom FROM school",
+    # whole-hamlet relocations (整体搬迁) of `gongjian relocation`: the outline of the homes
+    "relocation_groups": (
+        "SELECT group_key AS id, name, candidates, geom FROM relocation_group "
+        "WHERE relocation = 'whole'"
+    ),
 }
 
 ROSTER_SQL = """

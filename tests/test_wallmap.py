@@ -390,3 +390,42 @@ def test_sectors_outline_each_cadres_households(demo_world, engine):
         assert any(n[6:] in set(sheet.cadres["name"]) for n in named)
     finally:
         close(rendered)
+
+
+def test_relocation_candidates_are_framed_and_whole_hamlets_outlined(demo_world, engine):
+    """After `gongjian relocation`, candidates get an orange frame and whole-hamlet
+    relocations a dashed outline, with counts in the legend that match the analysis."""
+    from layers import relocation
+    from maps.wallmap.drawing import RELOCATION_MARKS
+
+    with engine.connect() as conn:
+        assessed = conn.execute(sa.text("SELECT count(*) FROM relocation_household")).scalar()
+    if not assessed:
+        relocation.refresh(engine, county="441882")
+    with engine.connect() as conn:
+        code = conn.execute(
+            sa.text(
+                "SELECT township_code FROM relocation_group WHERE relocation = 'whole' "
+                "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+            )
+        ).scalar()
+        expected = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT r.relocation, count(*) FROM relocation_household r "
+                    "JOIN household h ON h.id = r.household_id "
+                    "WHERE r.candidate AND h.scattered AND r.township_code = :code GROUP BY 1"
+                ),
+                {"code": code},
+            ).all()
+        )
+    sheet = fetch_township_sheet(engine, code, as_of=dt.date.today())
+    rendered = build_sheet(sheet, MapOptions(paper="A4").check())
+    try:
+        counts = {e.label: e.count for e in rendered.legend if "搬迁" in e.label}
+    finally:
+        close(rendered)
+    assert counts["整体搬迁自然村范围"].endswith(" 处")
+    assert expected.get("whole")
+    for kind, n in expected.items():
+        assert counts[RELOCATION_MARKS[kind][0]] == f"{n:,} 户"

@@ -165,3 +165,25 @@ def test_a_click_on_a_household_opens_its_popup(browser_page, engine: sa.Engine)
     assert "*" in text  # a viewer's popup shows masked personal fields
     page.screenshot(path=str(SCREENSHOT.with_name("gongjian-webmap-popup.png")))
     assert leaving == [] and errors == []
+
+
+def test_relocation_candidates_can_be_shown(browser_page, engine: sa.Engine) -> None:
+    """After `gongjian relocation`, the 搬迁对象 toggle draws the candidates in orange."""
+    from layers import relocation
+
+    page, leaving, errors = browser_page
+    township = demo_townships(engine)[0]
+    relocation.refresh(engine, township=township)
+    with engine.connect() as conn:
+        lon, lat = conn.execute(
+            sa.text(
+                "SELECT ST_X(geom), ST_Y(geom) FROM relocation_household "
+                "WHERE candidate AND township_code = :t ORDER BY household_id LIMIT 1"
+            ),
+            {"t": township},
+        ).one()
+    page.evaluate(f"gongjian.state().map.setView([{lat}, {lon}], 15)")
+    toggle = page.locator(".leaflet-control-layers-overlays label", has_text="搬迁对象")
+    toggle.locator("input").check()
+    wait_until(page, lambda: drawn(page, "path.gj-relocation") > 0)
+    assert leaving == [] and errors == []

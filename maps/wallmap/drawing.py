@@ -566,6 +566,7 @@ def draw_households(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
         return []
     hh = displaced_households(hh, data.township, ctx)
     keep = ["id", "x_mm", "y_mm", "mx", "my", "status", "category", "cadre_id", "uncovered"]
+    keep += ["relocation"]
     data.household_marks = hh[[c for c in keep if c in hh]].copy()
     if ctx.color_by == "cause":
         return _households_by_cause(ax, hh, ctx)
@@ -742,6 +743,52 @@ def draw_uncovered(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Leg
     return [LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(uncovered)))]
 
 
+#: relocation kind → (legend label, marker drawn round the household)
+RELOCATION_MARKS = {
+    "whole": ("搬迁对象：整体搬迁（三角框）", "^"),
+    "scattered": ("搬迁对象：插花搬迁（菱形框）", "D"),
+}
+
+
+def draw_relocation(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """Relocation candidates (不具备生产生活条件, seeds 001, 002 §12) as an orange frame round
+    the household (triangle: whole hamlet, diamond: scattered), and the whole-hamlet
+    relocations (整体搬迁) as dashed outlines.
+    Drawn only once ``gongjian relocation`` has assessed the township."""
+    marks = data.household_marks
+    entries: list[LegendEntry] = []
+    if marks is not None and "relocation" in marks and marks["relocation"].notna().any():
+        size = ctx.paper.symbol("household") * 1.5
+        width = ctx.paper.symbol("household") * 0.12
+        for kind, (label, marker) in RELOCATION_MARKS.items():
+            chosen = marks[marks["relocation"] == kind]
+            if chosen.empty:
+                continue
+            ax.scatter(chosen["mx"], chosen["my"], s=size**2, marker=marker, facecolors="none",
+                       edgecolors=sym.RELOCATION_COLOUR, linewidths=width, zorder=13.5)  # fmt: skip
+            glyph = MarkerGlyph(marker, "none", sym.RELOCATION_COLOUR, size, width)
+            entries.append(
+                LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(chosen)))
+            )
+    groups = data.layers.get("relocation_groups")
+    if groups is not None and not groups.empty:
+        ax.add_collection(
+            PatchCollection(
+                [PathPatch(polygon_path(g)) for g in groups.geometry],
+                facecolors="none",
+                edgecolors=sym.RELOCATION_COLOUR,
+                linewidths=ctx.lw(0.6),
+                linestyles=[(0, (4, 2))],
+                zorder=12.6,
+            )
+        )
+        glyph = PatchGlyph("none", sym.RELOCATION_COLOUR, None, 1.0, ctx.lw(0.6), (0, (4, 2)))
+        entries.append(
+            LegendEntry(SECTION_HOUSEHOLDS, "整体搬迁自然村范围", glyph, f"{len(groups)} 处")
+        )
+    return entries
+
+
 def draw_sectors(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
     """分组包片: the area of each cadre's households (hull of their symbols) as a thin dashed
     outline in the cadre's colour, named by the label pass. Optional (--sectors): with a
@@ -788,5 +835,6 @@ MAP_LAYERS: list[MapLayer] = [
     MapLayer("facilities", draw_facilities, 8),
     MapLayer("households", draw_households, 10),
     MapLayer("coverage", draw_uncovered, 13),
+    MapLayer("relocation", draw_relocation, 13.5),
     MapLayer("sectors", draw_sectors, 12.5),
 ]

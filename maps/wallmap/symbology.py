@@ -31,6 +31,7 @@ CATEGORY_SIZE = {"general": 1.0, "dibao": 0.86, "tekun": 1.12}
 CATEGORY_LABELS = {"general": "一般贫困户", "dibao": "低保户", "tekun": "特困供养户"}
 NEUTRAL_HOUSEHOLD = "#555555"  # category symbols in the legend when colour means cause
 UNCOVERED_RING = "#1a1a1a"  # households the coverage analysis flags
+RELOCATION_COLOUR = "#e66101"  # relocation candidates (搬迁对象) and whole-hamlet outlines
 #: Cadre sectors (分组包片): dark, distinct outline colours.
 SECTOR_COLOURS = ("#1b4f9c", "#8c2d04", "#006d2c", "#6a3d9a", "#b15928", "#01665e", "#7f3b08",
                   "#3f007d")  # fmt: skip

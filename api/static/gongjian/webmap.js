@@ -309,7 +309,17 @@
           color: '#1f78b4', weight: 1 };
       }, 'gjPoints'), false],
       ['学校', vectorLayer('school', {}, pointStyle(COLORS.point.school, 4, 'gj-school'), 'gjPoints'), false],
-      ['预警', vectorLayer('flag', {}, pointStyle('#b2182b', 6, 'gj-flag'), 'gjPoints'), false]
+      ['预警', vectorLayer('flag', {}, pointStyle('#b2182b', 6, 'gj-flag'), 'gjPoints'), false],
+      ['整体搬迁/插花搬迁范围', vectorLayer('relocation_group', {}, function (p) {
+        return { fill: true, fillColor: '#fdb863', fillOpacity: 0.2, color: '#e66101', weight: 2,
+          dashArray: p.relocation === 'whole' ? '6 3' : '2 3', className: 'gj-relocation-group' };
+      }, 'gjPolygons'), false],
+      ['安置点', vectorLayer('relocation_site', {}, function () {
+        return { fill: true, fillColor: '#a6dba0', fillOpacity: 0.4, color: '#1b7837', weight: 1.5,
+          className: 'gj-relocation-site' };
+      }, 'gjPolygons'), false],
+      ['搬迁对象', vectorLayer('relocation_candidate', {}, pointStyle('#e66101', 6, 'gj-relocation'),
+        'gjPoints'), false]
     ];
     state.households = [];
     ['poor', 'returned', 'exited'].forEach(function (status) {
