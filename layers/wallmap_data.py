@@ -9,8 +9,8 @@ Status "as of" a date comes from the household archive (动态档案, seed 000; 
 or not yet, poor, exited on its exit date, returned to poverty (返贫), in the village it lived
 in then.
 
-Personal data: with ``public=True`` household head names come back masked in SQL (first
-character and asterisks, the same rule as the API's ``MASKS['name']``), so unmasked names never
+Personal data: with ``public=True`` household head names come back masked in SQL (张*明:
+the same rule as the API's ``MASKS['name']``), so unmasked names never
 reach the renderer. ID numbers and household phones are never fetched. Officials' names and
 work phones (roster, cadres) stay: seed 004 "六有" wants them on the office wall.
 """
@@ -25,13 +25,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from layers.features import MASKS
 from layers.history import as_of_params, as_of_sql
 
 #: Default share of the township's size added around it when fetching context layers.
 CONTEXT_MARGIN = 0.35
 #: Simplification tolerance (degrees) of boundaries that only appear in the locator insets.
 INSET_TOLERANCE = 0.002
-MASK_NAME_SQL = "left({c}, 1) || repeat('*', greatest(char_length({c}) - 1, 1))"
 
 
 class TownshipNotFound(LookupError):
@@ -268,7 +268,7 @@ def county_name(engine: Engine, county: str) -> str | None:
 
 
 def _head_name_sql(public: bool) -> str:
-    return MASK_NAME_SQL.format(c="h.head_name") if public else "h.head_name"
+    return MASKS["name"].format(c="h.head_name") if public else "h.head_name"
 
 
 def _box_margin(town: gpd.GeoDataFrame, share: float) -> float:

@@ -25,6 +25,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from geo import vocab
+from maps.palette import STATUS_COLOURS
 
 STATIC = "/static"
 # Order matters: folium writes these into <head> in this order, after anything else added.
@@ -147,6 +148,7 @@ class _Start(MacroElement):
             "online": [dict(t) for t in config.online_tiles],
             "wallmapFormats": list(config.wallmap_formats),
             "labels": dict(config.labels),
+            "colors": {"status": STATUS_COLOURS},  # the wall map's, so both read the same
             "note": SYNTHETIC_NOTE,
         }
         # "</" must not end the <script> element early
@@ -267,7 +269,6 @@ def _webp(rgba: np.ndarray) -> bytes:
 # --- the self-contained HTML twin of the wall map -----------------------------------------
 
 VENDOR_DIR = Path(__file__).resolve().parents[1] / "api" / "static" / "vendor"
-STATUS_COLOURS = {"poor": "#d7301f", "returned": "#7a0177", "exited": "#2b8cbe"}
 ROAD_COLOURS = {"national": "#c51b1b", "provincial": "#e6550d", "county": "#f59f00",
                 "township": "#8c6d31", "village": "#7f7f7f"}  # fmt: skip
 

@@ -23,9 +23,9 @@ from matplotlib.lines import Line2D
 from geo import vocab
 from geo.flags import FLAG_KINDS, SYNTHETIC_NOTE, exit_line, profile_line
 from layers.reports import MonthlyReport
+from maps.palette import STATUS_COLOURS
 
 # Same colours as the wall map (maps/wallmap/symbology.py)
-STATUS_COLOURS = {"poor": "#d7191c", "returned": "#6a1b9a", "exited": "#1b9e77"}
 TARGET_COLOUR = "#555555"
 GRID = {"color": "#dddddd", "linewidth": 0.6}
 

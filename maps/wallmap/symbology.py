@@ -15,10 +15,10 @@ import numpy as np
 from matplotlib.path import Path
 
 from geo import vocab
+from maps.palette import STATUS_COLOURS
 
 # --- households ---------------------------------------------------------------------------
 
-STATUS_COLOURS = {"poor": "#d7191c", "returned": "#6a1b9a", "exited": "#1b9e77"}
 #: Drawing order: first drawn is at the bottom.
 STATUS_ORDER = ("exited", "returned", "poor")
 #: Relative marker size per status (the work still to do is a little bigger).

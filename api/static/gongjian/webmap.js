@@ -8,7 +8,7 @@
 
   var TOKEN_KEY = 'gongjian.token';
   var COLORS = {
-    status: { poor: '#d7301f', returned: '#7a0177', exited: '#2b8cbe' },
+    status: { poor: '#d7191c', returned: '#6a1b9a', exited: '#1b9e77' },  // maps/palette.py
     road_class: {
       national: '#c51b1b', provincial: '#e6550d', county: '#f59f00',
       township: '#8c6d31', village: '#7f7f7f'
@@ -470,6 +470,7 @@
     start: function (map, config) {
       state = { map: map, config: config, token: null, filters: {}, households: [] };
       if (config.township) { state.filters.township = config.township; }
+      if (config.colors) { COLORS.status = config.colors.status || COLORS.status; }
       map.attributionControl.setPrefix(false);
       map.attributionControl.addAttribution(config.note);
       buildPanel();
