@@ -21,7 +21,6 @@ import uvicorn
 from playwright.sync_api import sync_playwright
 
 from api.app import create_app
-from api.routers import reports as reports_router
 from tests.api_support import Users, demo_townships, new_users
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,8 +38,6 @@ SCREENSHOT = Path("/tmp/gongjian-dashboard.png")
 @pytest.fixture(scope="module")
 def server(engine: sa.Engine, demo_world: dict) -> Iterator[str]:
     app = create_app(engine)
-    if not any(getattr(r, "path", "") == "/dashboard" for r in app.routes):
-        app.include_router(reports_router.router)  # until api/app.py includes it
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -98,3 +95,22 @@ def test_dashboard_draws_progress_and_flags_offline(server: str, users: Users, e
     assert cards >= 5
     assert leaving == [], f"requests left the machine: {leaving[:5]}"
     assert errors == [], errors
+
+
+def test_the_web_maps_link_opens_the_dashboard_on_its_township(server, users, engine) -> None:
+    township = demo_townships(engine)[1]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1300, "height": 1000})
+        token = users.tokens["county"]
+        context.add_init_script(f"localStorage.setItem('gongjian.token', '{token}');")
+        page = context.new_page()
+        page.goto(f"{server}/townships/{township}")
+        link = page.locator("a.gj-dashboard")
+        link.wait_for(timeout=30_000)
+        link.click()
+        page.wait_for_selector("#gj-status svg path", timeout=60_000)
+        chosen = page.locator("#gj-area").input_value()
+        context.close()
+        browser.close()
+    assert chosen == township

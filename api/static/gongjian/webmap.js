@@ -214,6 +214,8 @@
       a.addEventListener('click', function (e) { e.preventDefault(); download(l[1], l[2]); });
       box.appendChild(a);
     });
+    box.appendChild(el('a', { href: '/dashboard?area=' + code, class: 'gj-download gj-dashboard',
+      text: '进度看板 Dashboard' }));
   }
 
   // --- vector-tile layers --------------------------------------------------------------

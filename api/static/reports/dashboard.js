@@ -93,6 +93,9 @@
       })
       .catch(function () {})
       .then(function () {
+        // /dashboard?area=CODE (the web map links here) opens that township or county
+        var wanted = new URLSearchParams(window.location.search).get('area');
+        if (wanted && select.querySelector('option[value="' + wanted + '"]')) { select.value = wanted; }
         select.onchange = refresh;
         $('gj-refresh').onclick = refresh;
         return refresh();
