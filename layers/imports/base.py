@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,44 @@ class NoProgress:
 
     def advance(self, amount: int) -> None:
         pass
+
+
+class StageTimes:
+    """A Progress that times each stage and passes everything on to ``inner``.
+
+    >>> times = StageTimes(NoProgress())
+    >>> times.stage("reading"); times.stage("checking"); [n for n, _ in times.finish()]
+    ['reading', 'checking']
+    """
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+        self.times: list[tuple[str, float]] = []
+        self._name: str | None = None
+        self._started = 0.0
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self._close()
+        self._name, self._started = name, time.perf_counter()
+        self.inner.stage(name, total)
+
+    def advance(self, amount: int) -> None:
+        self.inner.advance(amount)
+
+    def stop(self) -> None:
+        getattr(self.inner, "stop", lambda: None)()
+
+    def _close(self) -> None:
+        if self._name is not None:
+            self.times.append((self._name, time.perf_counter() - self._started))
+            self._name = None
+
+    def finish(self) -> list[tuple[str, float]]:
+        self._close()
+        return self.times
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.finish())
 
 
 @dataclass
