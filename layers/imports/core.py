@@ -53,6 +53,9 @@ class Kind:
     conflict: bool = True  # the key has a unique constraint
     resolve: Callable[[sa.Connection, Context], None] | None = None
     after: Callable[[sa.Connection, Context, ImportSummary], None] | None = None
+    # bulk loads of tables with a serial id: runs after the new rows got their ids
+    # (temporary table _import_new: _row, id) and before they are inserted (write.upsert)
+    before_insert: Callable[[sa.Connection, Context], None] | None = None
     layer_names: tuple[str, ...] = ()
     extra_staging: dict[str, str] = field(default_factory=dict)  # helper columns → SQL type
     on_update: dict[str, str] = field(default_factory=dict)
@@ -74,6 +77,7 @@ class Context:
     crs_used: str = "wgs84"
     notes: list[str] = field(default_factory=list)
     bulk: bool = False  # loading in bulk (indexes rebuilt after, exclusive lock held)
+    written: dict[str, int] = field(default_factory=dict)  # rows the hooks wrote, by what
 
     def has(self, name: str) -> bool:
         return name in self.fields.columns
@@ -338,16 +342,27 @@ def _write(
         with bulk_mode(conn, bulk_tables(kind), staged) as bulk:
             ctx.bulk = bulk
             meta = _meta(ctx, summary)
+            before = kind.before_insert
             inserted, updated = upsert(
-                conn, target, STAGING, actor=options.actor, meta=meta, bulk=bulk
+                conn,
+                target,
+                STAGING,
+                actor=options.actor,
+                meta=meta,
+                bulk=bulk,
+                before_insert=None if before is None else lambda c: before(c, ctx),
             )
             summary.count(inserted, updated, staged)
             if bulk:
                 analyse_grown_tables(conn)
             if kind.after is not None:
+                options.progress.stage("writing related rows")
                 kind.after(conn, ctx, summary)
+            if bulk:
+                options.progress.stage("rebuilding indexes")
         if options.dry_run:
             conn.rollback()
+        options.progress.stage("committing")
     return rejected
 
 
