@@ -375,7 +375,7 @@ def analyse_grown_tables(conn: sa.Connection, rows: int = 10_000) -> None:
     grown = conn.execute(
         sa.text(
             "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_xact_user_tables "
-            "WHERE n_tup_ins + n_tup_upd > :rows"
+            "WHERE n_tup_ins + n_tup_upd > :rows AND schemaname NOT LIKE 'pg_temp%'"
         ),
         {"rows": rows},
     ).scalars()
@@ -388,6 +388,7 @@ def bulk_tables(kind: Kind) -> dict[str, tuple[str, ...]]:
     tables = {kind.table: kind.key if kind.conflict else ()}
     if kind.table == "household":
         tables["household_income"] = ()  # incomes are inserted, not upserted (kinds.py)
+        tables["household_history"] = ()  # the archive triggers add a version per household
     return tables
 
 
