@@ -32,7 +32,13 @@ from geo.validate import (
     check_lonlat,
     parse_number,
 )
-from layers.imports.base import ImportError_, ImportOptions, ImportSummary, RowErrors
+from layers.imports.base import (
+    ImportError_,
+    ImportOptions,
+    ImportSummary,
+    OutOfScope,
+    RowErrors,
+)
 from layers.imports.files import Source, read_source, write_rejects
 from layers.imports.write import ROW_COLUMN, Target, bulk_mode, copy_staging, create_staging, upsert
 from layers.models import Base
@@ -56,6 +62,10 @@ class Kind:
     # bulk loads of tables with a serial id: runs after the new rows got their ids
     # (temporary table _import_new: _row, id) and before they are inserted (write.upsert)
     before_insert: Callable[[sa.Connection, Context], None] | None = None
+    # SQL on the staged row ``s`` giving the administrative code a scope must cover
+    # (ImportOptions.scope); None: rows without one, which a scoped import refuses
+    scope_code: str | None = None
+    scope_field: str = "village"  # the field errors about the scope name
     layer_names: tuple[str, ...] = ()
     extra_staging: dict[str, str] = field(default_factory=dict)  # helper columns → SQL type
     on_update: dict[str, str] = field(default_factory=dict)
@@ -120,6 +130,11 @@ class Context:
 def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -> ImportSummary:
     """Import ``path`` as ``kind``: all or nothing unless ``options.skip_invalid``."""
     path = Path(path)
+    if options.scope is not None and kind.scope_code is None:
+        raise OutOfScope(
+            f"{path.name}: {kind.name} rows carry no administrative code to check against "
+            f"your scope {options.scope}: an administrator imports them with the CLI"
+        )
     kind = replace(kind, extra_staging=dict(kind.extra_staging))  # parsers add income columns
     progress = options.progress
     progress.stage(f"reading {path.name}")
@@ -142,6 +157,7 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY talks to psycopg directly
         raise database_error(exc, path) from exc
     if rejected:
+        summary.errors = ctx.errors.as_dicts()
         summary.rejected = len(rejected)
         summary.rejects_path = write_rejects(source, rejected)
     return summary
@@ -335,6 +351,8 @@ def _write(
             kind.resolve(conn, ctx)
         if options.existing == "error":
             _refuse_existing(conn, ctx)
+        if options.scope is not None:
+            _refuse_out_of_scope(conn, ctx, options.scope)
         rejected = _reject_or_raise(conn, ctx)
         options.progress.stage("writing")
         target = _target(kind, frame)
@@ -409,6 +427,28 @@ def _reject_or_raise(conn: sa.Connection, ctx: Context) -> dict[int, str]:
         {"rows": [int(p) for p in rejected]},
     )
     return rejected
+
+
+def _refuse_out_of_scope(conn: sa.Connection, ctx: Context, scope: str) -> None:
+    """Every row's administrative code within ``scope``, else the whole import is refused
+    (OutOfScope naming the rows, whatever ``skip_invalid`` says)."""
+    code = ctx.kind.scope_code
+    rows = conn.execute(
+        sa.text(
+            f'SELECT s."{ROW_COLUMN}", code FROM "{STAGING}" s, LATERAL (SELECT {code} AS code) c '
+            "WHERE (code IS NULL OR left(code, length(:scope)) <> :scope) "
+            f'AND NOT s."{ROW_COLUMN}" = ANY(:bad)'
+        ),
+        {"scope": scope, "bad": sorted(ctx.errors.bad_positions)},
+    ).all()
+    if not rows:
+        return
+    errors = RowErrors(ctx.source.path, rows=ctx.source.row)
+    field = ctx.kind.scope_field
+    for position, found in rows:
+        where = f"{found} is" if found else "it is in no known place,"
+        errors.add(int(position), ctx.label(field), f"{where} outside your scope {scope}")
+    errors.raise_if_any(error=OutOfScope)
 
 
 def _refuse_existing(conn: sa.Connection, ctx: Context) -> None:

@@ -759,6 +759,8 @@ KINDS: dict[str, Kind] = {
             parse_counties,
             POLYGON,
             layer_names=_names("county", "counties", "boundaries", "县"),
+            scope_code="s.code",
+            scope_field="code",
         ),
         Kind(
             "townships",
@@ -768,6 +770,8 @@ KINDS: dict[str, Kind] = {
             POLYGON,
             resolve=resolve_townships_parent,
             layer_names=_names("township", "townships", "乡镇"),
+            scope_code="s.code",
+            scope_field="code",
         ),
         Kind(
             "villages",
@@ -778,6 +782,8 @@ KINDS: dict[str, Kind] = {
             resolve=resolve_village_parent,
             after=village_incomes,
             layer_names=_names("village", "villages", "行政村"),
+            scope_code="s.code",
+            scope_field="code",
         ),
         Kind(
             "hamlets",
@@ -787,6 +793,7 @@ KINDS: dict[str, Kind] = {
             POINT,
             resolve=resolve_hamlets,
             layer_names=_names("hamlet", "hamlets", "自然村"),
+            scope_code="s.village_code",
             extra_staging={"village_ref": "text", "township_ref": "text"},
             bounds=GUANGDONG_BOUNDS,
         ),
@@ -801,6 +808,7 @@ KINDS: dict[str, Kind] = {
             before_insert=new_household_incomes,
             on_update=HOUSEHOLD_UPDATE,
             layer_names=_names("household", "households", "贫困户"),
+            scope_code="s.village_code",
             bounds=GUANGDONG_BOUNDS,
             extra_staging={
                 "village_ref": "text",
@@ -819,6 +827,8 @@ KINDS: dict[str, Kind] = {
             conflict=False,
             resolve=resolve_cadre_rows,
             layer_names=_names("cadre", "cadres"),
+            scope_code="s.township_code",
+            scope_field="township",
         ),
         Kind(
             "help-records",
@@ -829,6 +839,8 @@ KINDS: dict[str, Kind] = {
             resolve=resolve_help_records,
             extra_staging={"household_ref": "text", "cadre_ref": "text"},
             layer_names=_names("help_record", "help_records", "help-records"),
+            scope_code="(SELECT h.village_code FROM household h WHERE h.id = s.household_id)",
+            scope_field="household_no",
         ),
         Kind(
             "roads",
@@ -848,6 +860,7 @@ KINDS: dict[str, Kind] = {
             conflict=False,
             resolve=resolve_clinics,
             layer_names=_names("clinic", "clinics"),
+            scope_code="coalesce(s.village_code, s.township_code)",
             bounds=GUANGDONG_BOUNDS,
         ),
         Kind(
