@@ -153,6 +153,19 @@ def test_rows_outside_the_callers_scope_are_refused(client, users, engine, clean
     assert upload(client, users, "editor", path).json()["inserted"] == 3
 
 
+def test_stored_rows_outside_the_scope_cannot_be_moved_in(
+    client, users, engine, clean, tmp_path
+) -> None:
+    rows = household_rows(clean, 2)
+    rows[1].update({"所在村": clean.village_b, "经度": 113.43})
+    assert upload(client, users, "editor", write_rows(rows, tmp_path / "a.csv")).status_code == 200
+    rows[1].update({"所在村": clean.village_a, "经度": 113.41})  # "move" B's household into A
+    response = upload(client, users, "village_editor", write_rows(rows, tmp_path / "b.csv"))
+    assert response.status_code == 403, response.text
+    assert [e["row"] for e in response.json()["errors"]] == [3]
+    assert "stored row of " + clean.village_b in response.json()["errors"][0]["message"]
+
+
 def test_kinds_without_an_area_code_are_refused_over_the_api(client, users, tmp_path) -> None:
     path = tmp_path / "roads.csv"
     path.write_text('wkt,等级\n"LINESTRING(113.41 23.81, 113.42 23.81)",村道\n')

@@ -433,21 +433,36 @@ def _refuse_out_of_scope(conn: sa.Connection, ctx: Context, scope: str) -> None:
     """Every row's administrative code within ``scope``, else the whole import is refused
     (OutOfScope naming the rows, whatever ``skip_invalid`` says)."""
     code = ctx.kind.scope_code
+    outside = "(code IS NULL OR left(code, length(:scope)) <> :scope)"
+    params = {"scope": scope, "bad": sorted(ctx.errors.bad_positions)}
     rows = conn.execute(
         sa.text(
             f'SELECT s."{ROW_COLUMN}", code FROM "{STAGING}" s, LATERAL (SELECT {code} AS code) c '
-            "WHERE (code IS NULL OR left(code, length(:scope)) <> :scope) "
-            f'AND NOT s."{ROW_COLUMN}" = ANY(:bad)'
+            f'WHERE {outside} AND NOT s."{ROW_COLUMN}" = ANY(:bad)'
         ),
-        {"scope": scope, "bad": sorted(ctx.errors.bad_positions)},
+        params,
     ).all()
-    if not rows:
+    # the stored rows a file would update must be the caller's too (no moving rows in)
+    match = " AND ".join(f't."{k}" = s."{k}"' for k in ctx.kind.key)
+    stored = conn.execute(
+        sa.text(
+            f'SELECT s."{ROW_COLUMN}", code FROM "{STAGING}" s JOIN "{ctx.kind.table}" t '
+            f"ON {match}, LATERAL (SELECT {code.replace('s.', 't.')} AS code) c "
+            f'WHERE {outside} AND NOT s."{ROW_COLUMN}" = ANY(:bad)'
+        ),
+        params,
+    ).all()
+    if not rows and not stored:
         return
     errors = RowErrors(ctx.source.path, rows=ctx.source.row)
-    field = ctx.kind.scope_field
+    label = ctx.label(ctx.kind.scope_field)
     for position, found in rows:
         where = f"{found} is" if found else "it is in no known place,"
-        errors.add(int(position), ctx.label(field), f"{where} outside your scope {scope}")
+        errors.add(int(position), label, f"{where} outside your scope {scope}")
+    for position, found in stored:
+        errors.add(
+            int(position), label, f"updates a stored row of {found}, outside your scope {scope}"
+        )
     errors.raise_if_any(error=OutOfScope)
 
 
