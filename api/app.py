@@ -21,6 +21,7 @@ from api.routers import (
     edits,
     features,
     health,
+    imports,
     maps,
     relocation,
     reports,
@@ -74,6 +75,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(edits.router)
+    app.include_router(imports.router)
     app.include_router(tiles.router)
     app.include_router(webmap.router)
     # the analysis and reporting areas' routers (their modules own the queries and scoping)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,7 @@ def import_layer(
 ) -> None:
     """Load a file into a layer: all-or-nothing, and re-running the same file changes nothing."""
     from layers.imports import KINDS, ImportError_, ImportOptions, import_file
+    from layers.imports.base import StageTimes
 
     if kind not in KINDS:
         fail(f"unknown KIND {kind!r}; available: {', '.join(KINDS)}", 2)
@@ -45,6 +47,8 @@ def import_layer(
         fail("--existing must be update or error", 2)
     engine = ready_engine()
     with _progress() as progress:
+        if os.environ.get("GONGJIAN_IMPORT_TIMES"):  # the benchmark's per-stage timings
+            progress = StageTimes(progress)
         options = ImportOptions(
             actor=actor(),
             crs=crs,
@@ -60,6 +64,8 @@ def import_layer(
         except ImportError_ as exc:
             progress.stop()
             fail(str(exc))
+    if isinstance(progress, StageTimes):
+        err.print(f"stage times: {progress.describe()}", highlight=False, soft_wrap=True)
     _print_summary(summary)
 
 

@@ -1,6 +1,7 @@
 """Domain errors mapped to HTTP in one place.
 
-Every error answers JSON ``{"code": ..., "description": ...}``. Malformed requests are 400
+Every error answers JSON ``{"code": ..., "description": ...}`` (import errors add
+``errors``: one {file, row, field, message} per problem). Malformed requests are 400
 with a message naming the parameter (FastAPI's own validation errors included), unknown
 layers and items out of the caller's scope 404 — the same answer as for ids that do not exist.
 """
@@ -17,6 +18,7 @@ from layers.access import AccessError
 from layers.cluster import ClusterError
 from layers.edits import EditConflict, EditRejected, NotInScope, PreconditionRequired
 from layers.features import QueryError, UnknownCollection
+from layers.imports import ImportError_, OutOfScope, UploadTooLarge
 
 
 def problem(status: int, code: str, description: str, headers: dict | None = None) -> JSONResponse:
@@ -34,6 +36,11 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     NotInScope: (404, "not_found"),
     EditConflict: (412, "version_conflict"),
     PreconditionRequired: (428, "if_match_required"),
+    # POST /imports: a refused file (errors name file, row and field), rows outside the
+    # caller's scope, an upload over the limit; the messages are those the CLI prints
+    ImportError_: (422, "import_refused"),
+    OutOfScope: (403, "out_of_scope"),
+    UploadTooLarge: (413, "too_large"),
 }
 
 
@@ -67,7 +74,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def _handler(status: int, code: str):
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return problem(status, code, str(exc).strip("'\""))
+        response = problem(status, code, str(exc).strip("'\""))
+        problems = getattr(exc, "problems", None)
+        if problems is not None:  # import errors: each with file, row, field and message
+            body = {"code": code, "description": str(exc), "errors": problems}
+            response = JSONResponse(status_code=status, content=body)
+        return response
 
     return handle
 

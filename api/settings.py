@@ -25,5 +25,7 @@ class ApiSettings(BaseSettings):
     # Database role the API switches to on every connection (migration 0003); empty: none.
     db_role: str | None = "gongjian_api"
     tile_cache_mb: int = Field(default=64, ge=0)
+    # POST /imports: largest upload (and largest unpacked zip archive), in MiB
+    max_upload_mb: int = Field(default=50, ge=1)
     # JSON list, e.g. GONGJIAN_ONLINE_TILES='[{"name": "OSM", "url": "https://…/{z}/{x}/{y}.png"}]'
     online_tiles: list[OnlineTiles] = Field(default_factory=list)

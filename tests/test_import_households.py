@@ -287,6 +287,43 @@ def test_big_file_loads_in_bulk_mode(engine, clean, tmp_path, monkeypatch) -> No
     assert after == before and fks == 3
 
 
+def test_bulk_load_gives_new_households_one_version_with_their_incomes(
+    engine, clean, tmp_path, monkeypatch
+) -> None:
+    """In bulk mode incomes go in before their households: one archive version each, with the
+    incomes; a changed income on re-import still updates the card and adds an income version."""
+    from layers.imports import write
+
+    monkeypatch.setattr(write, "BULK_THRESHOLD", 10)
+    rows = household_rows(clean, 30)
+    for i, row in enumerate(rows):
+        row["经度"], row["纬度"] = 113.401 + 0.0005 * i, 23.805
+    summary = load(engine, write_rows(rows, tmp_path / "big.gpkg"))
+    assert summary.inserted == 30 and summary.extra["household_income"][:2] == (30, 0)
+    versions = """SELECT h.household_no, v.action, v.incomes FROM household_history v
+        JOIN household h ON h.id = v.household_id WHERE h.village_code LIKE :c
+        ORDER BY h.household_no, v.id"""
+    with engine.connect() as conn:
+        first = conn.execute(sa.text(versions), {"c": COUNTY + "%"}).all()
+        incomes = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM household_income i JOIN household h ON h.id = "
+                "i.household_id WHERE h.village_code LIKE :c"
+            ),
+            {"c": COUNTY + "%"},
+        ).scalar()
+    assert incomes == 30 and len(first) == 30
+    assert {(action, tuple(inc)) for _, action, inc in first} == {("insert", ("2016",))}
+    rows[0]["2016年人均纯收入"] = 9999
+    again = load(engine, write_rows(rows, tmp_path / "again.gpkg"))
+    assert (again.inserted, again.updated) == (0, 0)
+    assert again.extra["household_income"][:2] == (0, 1)
+    with engine.connect() as conn:
+        second = conn.execute(sa.text(versions), {"c": COUNTY + "%"}).all()
+    changed = [v for v in second if v not in first]
+    assert [(action, inc) for _, action, inc in changed] == [("income", {"2016": 9999})]
+
+
 def test_import_rate(engine, clean, tmp_path) -> None:
     """2,000 households through every check: a floor on speed, measured, not a benchmark."""
     import time

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from layers.imports.base import ImportError_, ImportOptions, ImportSummary, RowErrors
+from layers.imports.base import (
+    ImportError_,
+    ImportOptions,
+    ImportSummary,
+    OutOfScope,
+    RowErrors,
+    UploadTooLarge,
+)
 from layers.imports.core import run_import
 from layers.imports.dem import import_dem
 from layers.imports.kinds import KINDS as _TABLE_KINDS
@@ -22,7 +29,9 @@ __all__ = [
     "ImportError_",
     "ImportOptions",
     "ImportSummary",
+    "OutOfScope",
     "RowErrors",
+    "UploadTooLarge",
     "import_boundaries",
     "import_file",
 ]
@@ -34,6 +43,8 @@ def import_file(engine: Engine, kind: str, path: Path, options: ImportOptions) -
     Raises ImportError_ naming file, row and field; nothing is written then.
     """
     if kind == "dem":
+        if options.scope is not None:
+            raise OutOfScope(f"{Path(path).name}: a DEM covers no one area: import it with the CLI")
         return import_dem(engine, path, options)
     if kind not in _TABLE_KINDS:
         raise ImportError_(f"unknown KIND {kind!r}; expected one of {', '.join(KINDS)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,23 @@ MESSAGE_LIMIT = 50  # problems listed in an error before "... and N more"
 
 
 class ImportError_(ValueError):
-    """A file that cannot be loaded; the message names file, row and field."""
+    """A file that cannot be loaded; the message names file, row and field.
+
+    ``problems`` lists them one by one ({file, row, field, message}) when the file's rows
+    were at fault (empty for a file that could not be read at all).
+    """
+
+    def __init__(self, message: str, problems: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class UploadTooLarge(ImportError_):
+    """A file (or what a zip archive unpacks to) larger than the import limit."""
+
+
+class OutOfScope(ImportError_):
+    """Rows outside the area the importing user may change (POST /imports): nothing loaded."""
 
 
 class Progress(Protocol):
@@ -33,6 +50,44 @@ class NoProgress:
         pass
 
 
+class StageTimes:
+    """A Progress that times each stage and passes everything on to ``inner``.
+
+    >>> times = StageTimes(NoProgress())
+    >>> times.stage("reading"); times.stage("checking"); [n for n, _ in times.finish()]
+    ['reading', 'checking']
+    """
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+        self.times: list[tuple[str, float]] = []
+        self._name: str | None = None
+        self._started = 0.0
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self._close()
+        self._name, self._started = name, time.perf_counter()
+        self.inner.stage(name, total)
+
+    def advance(self, amount: int) -> None:
+        self.inner.advance(amount)
+
+    def stop(self) -> None:
+        getattr(self.inner, "stop", lambda: None)()
+
+    def _close(self) -> None:
+        if self._name is not None:
+            self.times.append((self._name, time.perf_counter() - self._started))
+            self._name = None
+
+    def finish(self) -> list[tuple[str, float]]:
+        self._close()
+        return self.times
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.finish())
+
+
 @dataclass
 class ImportOptions:
     """How to import: ``gongjian import`` flags, shared with ``POST /imports``.
@@ -49,6 +104,7 @@ class ImportOptions:
     mapping: dict[str, str] | None = None  # file header -> field, overrides the built-in names
     layer: str | None = None  # layer of a GeoPackage or sheet of a workbook
     max_bytes: int = DEFAULT_MAX_BYTES
+    scope: str | None = None  # an administrative code: every row must lie within it (API)
     progress: Progress = field(default_factory=NoProgress)
 
 
@@ -67,6 +123,7 @@ class ImportSummary:
     rejects_path: Path | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # table -> i/u/unch
+    errors: list[dict] = field(default_factory=list)  # the rejected rows' problems
 
     def describe(self) -> str:
         verb = "would load" if self.dry_run else "loaded"
@@ -111,6 +168,19 @@ class RowErrors:
         ordered = sorted(self.problems, key=lambda p: p[0])
         return [self._line(*p) for p in ordered]
 
+    def as_dicts(self, limit: int = 1000) -> list[dict]:
+        """The problems as {file, row, field, message}, in row order (at most ``limit``)."""
+        ordered = sorted(self.problems, key=lambda p: p[0])[:limit]
+        return [
+            {
+                "file": self.path.name,
+                "row": 1 if position < 0 else self.rows(position),
+                "field": column,
+                "message": message,
+            }
+            for position, column, message in ordered
+        ]
+
     def _line(self, position: int, column: str, message: str) -> str:
         row = 1 if position < 0 else self.rows(position)
         return f"{self.path.name}: row {row}, field '{column}': {message}"
@@ -129,7 +199,7 @@ class RowErrors:
     def has_file_errors(self) -> bool:
         return any(p < 0 for p, _, _ in self.problems)
 
-    def raise_if_any(self, limit: int = MESSAGE_LIMIT) -> None:
+    def raise_if_any(self, limit: int = MESSAGE_LIMIT, error: type = ImportError_) -> None:
         if not self.problems:
             return
         lines = self.messages()
@@ -137,6 +207,7 @@ class RowErrors:
         more = len(lines) - len(shown)
         tail = f"\n... and {more} more" if more else ""
         hints = "".join(f"\nhint: {h}" for h in self.hints)
-        raise ImportError_(
-            f"{len(lines)} problem(s), nothing was loaded:\n" + "\n".join(shown) + tail + hints
+        raise error(
+            f"{len(lines)} problem(s), nothing was loaded:\n" + "\n".join(shown) + tail + hints,
+            self.as_dicts(),
         )

@@ -32,7 +32,13 @@ from geo.validate import (
     check_lonlat,
     parse_number,
 )
-from layers.imports.base import ImportError_, ImportOptions, ImportSummary, RowErrors
+from layers.imports.base import (
+    ImportError_,
+    ImportOptions,
+    ImportSummary,
+    OutOfScope,
+    RowErrors,
+)
 from layers.imports.files import Source, read_source, write_rejects
 from layers.imports.write import ROW_COLUMN, Target, bulk_mode, copy_staging, create_staging, upsert
 from layers.models import Base
@@ -53,6 +59,13 @@ class Kind:
     conflict: bool = True  # the key has a unique constraint
     resolve: Callable[[sa.Connection, Context], None] | None = None
     after: Callable[[sa.Connection, Context, ImportSummary], None] | None = None
+    # bulk loads of tables with a serial id: runs after the new rows got their ids
+    # (temporary table _import_new: _row, id) and before they are inserted (write.upsert)
+    before_insert: Callable[[sa.Connection, Context], None] | None = None
+    # SQL on the staged row ``s`` giving the administrative code a scope must cover
+    # (ImportOptions.scope); None: rows without one, which a scoped import refuses
+    scope_code: str | None = None
+    scope_field: str = "village"  # the field errors about the scope name
     layer_names: tuple[str, ...] = ()
     extra_staging: dict[str, str] = field(default_factory=dict)  # helper columns → SQL type
     on_update: dict[str, str] = field(default_factory=dict)
@@ -74,6 +87,7 @@ class Context:
     crs_used: str = "wgs84"
     notes: list[str] = field(default_factory=list)
     bulk: bool = False  # loading in bulk (indexes rebuilt after, exclusive lock held)
+    written: dict[str, int] = field(default_factory=dict)  # rows the hooks wrote, by what
 
     def has(self, name: str) -> bool:
         return name in self.fields.columns
@@ -116,6 +130,11 @@ class Context:
 def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -> ImportSummary:
     """Import ``path`` as ``kind``: all or nothing unless ``options.skip_invalid``."""
     path = Path(path)
+    if options.scope is not None and kind.scope_code is None:
+        raise OutOfScope(
+            f"{path.name}: {kind.name} rows carry no administrative code to check against "
+            f"your scope {options.scope}: an administrator imports them with the CLI"
+        )
     kind = replace(kind, extra_staging=dict(kind.extra_staging))  # parsers add income columns
     progress = options.progress
     progress.stage(f"reading {path.name}")
@@ -138,6 +157,7 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY talks to psycopg directly
         raise database_error(exc, path) from exc
     if rejected:
+        summary.errors = ctx.errors.as_dicts()
         summary.rejected = len(rejected)
         summary.rejects_path = write_rejects(source, rejected)
     return summary
@@ -331,6 +351,8 @@ def _write(
             kind.resolve(conn, ctx)
         if options.existing == "error":
             _refuse_existing(conn, ctx)
+        if options.scope is not None:
+            _refuse_out_of_scope(conn, ctx, options.scope)
         rejected = _reject_or_raise(conn, ctx)
         options.progress.stage("writing")
         target = _target(kind, frame)
@@ -338,16 +360,27 @@ def _write(
         with bulk_mode(conn, bulk_tables(kind), staged) as bulk:
             ctx.bulk = bulk
             meta = _meta(ctx, summary)
+            before = kind.before_insert
             inserted, updated = upsert(
-                conn, target, STAGING, actor=options.actor, meta=meta, bulk=bulk
+                conn,
+                target,
+                STAGING,
+                actor=options.actor,
+                meta=meta,
+                bulk=bulk,
+                before_insert=None if before is None else lambda c: before(c, ctx),
             )
             summary.count(inserted, updated, staged)
             if bulk:
                 analyse_grown_tables(conn)
             if kind.after is not None:
+                options.progress.stage("writing related rows")
                 kind.after(conn, ctx, summary)
+            if bulk:
+                options.progress.stage("rebuilding indexes")
         if options.dry_run:
             conn.rollback()
+        options.progress.stage("committing")
     return rejected
 
 
@@ -360,7 +393,7 @@ def analyse_grown_tables(conn: sa.Connection, rows: int = 10_000) -> None:
     grown = conn.execute(
         sa.text(
             "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_xact_user_tables "
-            "WHERE n_tup_ins + n_tup_upd > :rows"
+            "WHERE n_tup_ins + n_tup_upd > :rows AND schemaname NOT LIKE 'pg_temp%'"
         ),
         {"rows": rows},
     ).scalars()
@@ -373,6 +406,7 @@ def bulk_tables(kind: Kind) -> dict[str, tuple[str, ...]]:
     tables = {kind.table: kind.key if kind.conflict else ()}
     if kind.table == "household":
         tables["household_income"] = ()  # incomes are inserted, not upserted (kinds.py)
+        tables["household_history"] = ()  # the archive triggers add a version per household
     return tables
 
 
@@ -393,6 +427,43 @@ def _reject_or_raise(conn: sa.Connection, ctx: Context) -> dict[int, str]:
         {"rows": [int(p) for p in rejected]},
     )
     return rejected
+
+
+def _refuse_out_of_scope(conn: sa.Connection, ctx: Context, scope: str) -> None:
+    """Every row's administrative code within ``scope``, else the whole import is refused
+    (OutOfScope naming the rows, whatever ``skip_invalid`` says)."""
+    code = ctx.kind.scope_code
+    outside = "(code IS NULL OR left(code, length(:scope)) <> :scope)"
+    params = {"scope": scope, "bad": sorted(ctx.errors.bad_positions)}
+    rows = conn.execute(
+        sa.text(
+            f'SELECT s."{ROW_COLUMN}", code FROM "{STAGING}" s, LATERAL (SELECT {code} AS code) c '
+            f'WHERE {outside} AND NOT s."{ROW_COLUMN}" = ANY(:bad)'
+        ),
+        params,
+    ).all()
+    # the stored rows a file would update must be the caller's too (no moving rows in)
+    match = " AND ".join(f't."{k}" = s."{k}"' for k in ctx.kind.key)
+    stored = conn.execute(
+        sa.text(
+            f'SELECT s."{ROW_COLUMN}", code FROM "{STAGING}" s JOIN "{ctx.kind.table}" t '
+            f"ON {match}, LATERAL (SELECT {code.replace('s.', 't.')} AS code) c "
+            f'WHERE {outside} AND NOT s."{ROW_COLUMN}" = ANY(:bad)'
+        ),
+        params,
+    ).all()
+    if not rows and not stored:
+        return
+    errors = RowErrors(ctx.source.path, rows=ctx.source.row)
+    label = ctx.label(ctx.kind.scope_field)
+    for position, found in rows:
+        where = f"{found} is" if found else "it is in no known place,"
+        errors.add(int(position), label, f"{where} outside your scope {scope}")
+    for position, found in stored:
+        errors.add(
+            int(position), label, f"updates a stored row of {found}, outside your scope {scope}"
+        )
+    errors.raise_if_any(error=OutOfScope)
 
 
 def _refuse_existing(conn: sa.Connection, ctx: Context) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 import pyogrio
 from pyproj import CRS
 
-from layers.imports.base import ImportError_
+from layers.imports.base import ImportError_, UploadTooLarge
 
 VECTOR_FORMATS = {
     ".gpkg": "gpkg",
@@ -97,7 +97,7 @@ def check_size(path: Path, max_bytes: int) -> None:
     """Refuse files (with their shapefile parts) larger than the upload limit."""
     size = sum(p.stat().st_size for p in _with_parts(path))
     if size > max_bytes:
-        raise ImportError_(
+        raise UploadTooLarge(
             f"{path.name}: {size / 1e6:.1f} MB is more than the import limit of "
             f"{max_bytes / 1e6:.1f} MB"
         )
@@ -118,7 +118,7 @@ def check_zip(archive: zipfile.ZipFile, name: str, max_bytes: int) -> list[zipfi
         )
     total = sum(m.file_size for m in members)
     if total > max_bytes:
-        raise ImportError_(
+        raise UploadTooLarge(
             f"{name}: unpacks to {total / 1e6:.1f} MB, more than the import limit of "
             f"{max_bytes / 1e6:.1f} MB"
         )

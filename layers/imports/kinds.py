@@ -466,8 +466,8 @@ def _id_numbers_in_database(conn: sa.Connection, ctx: Context) -> None:
     )
 
 
-def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
-    """Year-stamped incomes into household_income (idempotent like the households)."""
+def _income_pairs(ctx: Context) -> list[str]:
+    """(year, amount) SQL pairs of a staged household row ``s``."""
     pairs = [
         f'({int(c[7:])}, s."{c}")'
         for c in ctx.fields.columns
@@ -475,8 +475,40 @@ def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary)
     ]
     if ctx.has("income") and ctx.has("income_year"):
         pairs.append("(s.income_year, s.income)")
+    return pairs
+
+
+def new_household_incomes(conn: sa.Connection, ctx: Context) -> None:
+    """Bulk loads: the new households' incomes, inserted before the households themselves.
+
+    The households' ids are known already (_import_new) and household_income's foreign key
+    is dropped while loading in bulk (added back, so checked, at the end), so the history
+    trigger of the household insert finds the incomes: each new household gets one first
+    version with its incomes, not a version without them plus one for the incomes — half
+    the archive rows, and the income trigger has nothing to do.
+    """
+    pairs = _income_pairs(ctx)
     if not pairs:
         return
+    ctx.written["new_incomes"] = conn.execute(
+        sa.text(f"""
+        INSERT INTO household_income (household_id, year, per_capita_income)
+        SELECT n.id, y.year, y.amount FROM "{S}" s JOIN "_import_new" n ON n._row = s._row
+        CROSS JOIN LATERAL (VALUES {", ".join(pairs)}) AS y(year, amount)
+        WHERE y.amount IS NOT NULL AND y.year IS NOT NULL""")
+    ).rowcount
+
+
+def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    """Year-stamped incomes into household_income (idempotent like the households)."""
+    pairs = _income_pairs(ctx)
+    if not pairs:
+        return
+    # new households' incomes are in already when new_household_incomes ran (bulk loads)
+    new_done = "new_incomes" in ctx.written
+    skip_new = (
+        'WHERE NOT EXISTS (SELECT 1 FROM "_import_new" n WHERE n._row = s._row)' if new_done else ""
+    )
     # Update changed and insert new incomes (no ON CONFLICT: speculative insertion is slow
     # for millions of rows, and in bulk mode the primary key is rebuilt after the load).
     # Incomes are matched to stored ones first (a stable join), then updated or inserted:
@@ -487,7 +519,8 @@ def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary)
         CREATE TEMP TABLE "_import_incomes" ON COMMIT DROP AS
         SELECT h.id AS household_id, y.year, CAST(y.amount AS numeric(14, 2)) AS amount,
                i.household_id IS NOT NULL AS stored, i.per_capita_income AS stored_amount
-        FROM "{S}" s JOIN household h ON h.household_no = s.household_no
+        FROM (SELECT * FROM "{S}" s {skip_new}) s
+        JOIN household h ON h.household_no = s.household_no
         CROSS JOIN LATERAL (VALUES {", ".join(pairs)}) AS y(year, amount)
         LEFT JOIN household_income i ON i.household_id = h.id AND i.year = y.year
         WHERE y.amount IS NOT NULL AND y.year IS NOT NULL""")
@@ -503,7 +536,7 @@ def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary)
         sa.text("""
         INSERT INTO household_income (household_id, year, per_capita_income)
         SELECT household_id, year, amount FROM "_import_incomes" WHERE NOT stored""")
-    ).rowcount
+    ).rowcount + ctx.written.get("new_incomes", 0)
     if inserted or updated:
         conn.execute(
             sa.text(
@@ -726,6 +759,8 @@ KINDS: dict[str, Kind] = {
             parse_counties,
             POLYGON,
             layer_names=_names("county", "counties", "boundaries", "县"),
+            scope_code="s.code",
+            scope_field="code",
         ),
         Kind(
             "townships",
@@ -735,6 +770,8 @@ KINDS: dict[str, Kind] = {
             POLYGON,
             resolve=resolve_townships_parent,
             layer_names=_names("township", "townships", "乡镇"),
+            scope_code="s.code",
+            scope_field="code",
         ),
         Kind(
             "villages",
@@ -745,6 +782,8 @@ KINDS: dict[str, Kind] = {
             resolve=resolve_village_parent,
             after=village_incomes,
             layer_names=_names("village", "villages", "行政村"),
+            scope_code="s.code",
+            scope_field="code",
         ),
         Kind(
             "hamlets",
@@ -754,6 +793,7 @@ KINDS: dict[str, Kind] = {
             POINT,
             resolve=resolve_hamlets,
             layer_names=_names("hamlet", "hamlets", "自然村"),
+            scope_code="s.village_code",
             extra_staging={"village_ref": "text", "township_ref": "text"},
             bounds=GUANGDONG_BOUNDS,
         ),
@@ -765,8 +805,10 @@ KINDS: dict[str, Kind] = {
             POINT,
             resolve=resolve_households,
             after=household_incomes,
+            before_insert=new_household_incomes,
             on_update=HOUSEHOLD_UPDATE,
             layer_names=_names("household", "households", "贫困户"),
+            scope_code="s.village_code",
             bounds=GUANGDONG_BOUNDS,
             extra_staging={
                 "village_ref": "text",
@@ -785,6 +827,8 @@ KINDS: dict[str, Kind] = {
             conflict=False,
             resolve=resolve_cadre_rows,
             layer_names=_names("cadre", "cadres"),
+            scope_code="s.township_code",
+            scope_field="township",
         ),
         Kind(
             "help-records",
@@ -795,6 +839,8 @@ KINDS: dict[str, Kind] = {
             resolve=resolve_help_records,
             extra_staging={"household_ref": "text", "cadre_ref": "text"},
             layer_names=_names("help_record", "help_records", "help-records"),
+            scope_code="(SELECT h.village_code FROM household h WHERE h.id = s.household_id)",
+            scope_field="household_no",
         ),
         Kind(
             "roads",
@@ -814,6 +860,7 @@ KINDS: dict[str, Kind] = {
             conflict=False,
             resolve=resolve_clinics,
             layer_names=_names("clinic", "clinics"),
+            scope_code="coalesce(s.village_code, s.township_code)",
             bounds=GUANGDONG_BOUNDS,
         ),
         Kind(

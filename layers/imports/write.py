@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -145,18 +145,26 @@ def upsert(
     actor: str,
     meta: dict,
     bulk: bool = False,
+    before_insert: Callable[[sa.Connection], None] | None = None,
 ) -> tuple[int, int]:
     """Insert new and update changed rows from ``staging``; audit; return (inserted, updated).
 
     ``INSERT … ON CONFLICT`` is safe against concurrent writers but inserts speculatively,
     three times slower for hundreds of thousands of rows; under ``bulk`` the import holds an
     exclusive lock anyway, so it updates changed rows and plainly inserts the new ones.
+    Then, for a table with a serial ``id``, the new rows get their ids before they are
+    inserted (temporary table ``_import_new``: ``_row``, ``id``), and ``before_insert`` runs
+    just before the insert: child rows can go in first (their foreign keys are dropped in
+    bulk mode), so that statement triggers on the table see them (the history triggers:
+    a new household's first version then holds its incomes, one version instead of two).
     """
     _save_before_images(conn, target, staging)
     if target.conflict and not bulk:
         inserted, updated = _insert_on_conflict(conn, target, staging, actor, meta)
     else:
-        inserted, updated = _update_then_insert(conn, target, staging, actor, meta)
+        inserted, updated = _update_then_insert(
+            conn, target, staging, actor, meta, before_insert if bulk else None
+        )
     _audit_updates(conn, target, actor)
     return inserted, updated
 
@@ -218,7 +226,12 @@ def _insert_on_conflict(
 
 
 def _update_then_insert(
-    conn, target: Target, staging: str, actor: str, meta: dict
+    conn,
+    target: Target,
+    staging: str,
+    actor: str,
+    meta: dict,
+    before_insert: Callable[[sa.Connection], None] | None = None,
 ) -> tuple[int, int]:
     """Update changed rows, then insert new ones (keys without a unique constraint, bulk loads).
 
@@ -231,7 +244,8 @@ def _update_then_insert(
         + [f'"{c}" = {sql.format(t="t")}' for c, sql in target.on_update.items()]
     )
     t = target.table
-    _mark_new_rows(conn, target, staging)
+    serial = _serial_id(conn, target) if before_insert is not None else None
+    _mark_new_rows(conn, target, staging, serial)
     conn.execute(sa.text('DROP TABLE IF EXISTS "_import_changed"'))
     conn.execute(
         sa.text('CREATE TEMP TABLE "_import_changed" (key jsonb, inserted boolean) ON COMMIT DROP')
@@ -245,11 +259,22 @@ def _update_then_insert(
                 RETURNING {_key_json(target, "t")} AS key)
             INSERT INTO "_import_changed" SELECT to_jsonb(key), false FROM updated""")
         )
+    if serial is not None:
+        before_insert(conn)
+        source = (
+            f"SELECT n.id, {', '.join(f's.{c}' for c in columns.split(', '))} "
+            f'FROM "{staging}" s JOIN "_import_new" n ON n."{ROW_COLUMN}" = s."{ROW_COLUMN}"'
+        )
+        columns = f'"id", {columns}'
+    else:
+        source = (
+            f'SELECT {columns} FROM "{staging}" s '
+            f'WHERE s."{ROW_COLUMN}" IN (SELECT "{ROW_COLUMN}" FROM "_import_new")'
+        )
     conn.execute(
         sa.text(f"""
         WITH inserted AS (
-            INSERT INTO "{t}" AS t ({columns}) SELECT {columns} FROM "{staging}" s
-            WHERE s."{ROW_COLUMN}" IN (SELECT "{ROW_COLUMN}" FROM "_import_new")
+            INSERT INTO "{t}" AS t ({columns}) {source}
             RETURNING {_key_json(target, "t")} AS key)
         INSERT INTO "_import_changed" SELECT to_jsonb(key), true FROM inserted""")
     )
@@ -263,20 +288,32 @@ def _update_then_insert(
     return int(row[0]), int(row[1])
 
 
-def _mark_new_rows(conn: sa.Connection, target: Target, staging: str) -> None:
-    """The staged rows whose key is not stored yet, found before anything is inserted.
+def _serial_id(conn: sa.Connection, target: Target) -> str | None:
+    """The sequence of the table's serial ``id`` column, None without one."""
+    if target.primary_key != ("id",):
+        return None
+    return conn.execute(
+        sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": target.table}
+    ).scalar()
+
+
+def _mark_new_rows(
+    conn: sa.Connection, target: Target, staging: str, serial: str | None = None
+) -> None:
+    """The staged rows whose key is not stored yet, found before anything is inserted;
+    with ``serial``, each with the id it will have.
 
     Testing "not stored yet" inside the inserting statement would let the planner probe a
     table that grows as it inserts (quadratic when its statistics say it is empty).
     """
     conn.execute(sa.text('DROP TABLE IF EXISTS "_import_new"'))
-    conn.execute(
-        sa.text(
-            f'CREATE TEMP TABLE "_import_new" ON COMMIT DROP AS SELECT s."{ROW_COLUMN}" '
-            f'FROM "{staging}" s WHERE NOT EXISTS '
-            f'(SELECT 1 FROM "{target.table}" t WHERE {_match(target, "t", "s")})'
-        )
+    new = (
+        f'SELECT s."{ROW_COLUMN}" FROM "{staging}" s WHERE NOT EXISTS '
+        f'(SELECT 1 FROM "{target.table}" t WHERE {_match(target, "t", "s")})'
     )
+    if serial:  # ids in file order
+        new = f"SELECT \"{ROW_COLUMN}\", nextval('{serial}') AS id FROM ({new} ORDER BY 1) n"
+    conn.execute(sa.text(f'CREATE TEMP TABLE "_import_new" ON COMMIT DROP AS {new}'))
     conn.execute(sa.text('ANALYZE "_import_new"'))
 
 
