@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from geo import idnumber, vocab
 from layers import audit
 from layers.access import Caller, code_in_scope
+from layers.history import set_actor
 
 # Fields of a household that an editor may change (the 建档立卡 card); everything else —
 # id, household_no, village, timestamps, version, synthetic — is the system's.
@@ -85,6 +86,7 @@ def update_household(
     if unknown:
         raise EditRejected(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
     before = _scoped_household(conn, caller, household_id, lock=True)
+    set_actor(conn, caller.actor)  # the archive (household_history.source) names the editor
     if before["version"] != expected_version:
         raise EditConflict(
             f"household {household_id} is at version {before['version']}, not "

@@ -119,9 +119,17 @@ def test_edit_needs_if_match_and_is_audited(
             ),
             {"id": str(household)},
         ).all()
+        archived_by = conn.execute(
+            sa.text(
+                "SELECT source FROM household_history WHERE household_id = :id "
+                "ORDER BY valid_from DESC, id DESC LIMIT 1"
+            ),
+            {"id": household},
+        ).scalar()
     assert len(log) == 1
     entry = log[0]
     assert entry.actor == f"api:{users.prefix}-editor_a" and entry.action == "update"
+    assert archived_by == entry.actor  # the archive's new version names the editor
     assert (entry.before["members"], entry.after["members"]) == (4, 5)
     assert (entry.before["phone"], entry.after["phone"]) == ("13800001111", "13900002222")
     assert (entry.before["version"], entry.after["version"]) == (1, 2)

@@ -92,7 +92,17 @@ def test_a_good_upload_inserts_and_the_audit_names_the_caller(
                 "AND after ->> 'file' = '户表.csv' ORDER BY id DESC LIMIT 1"
             )
         ).scalar()
+        archived_by = set(
+            conn.execute(
+                sa.text(
+                    "SELECT v.source FROM household_history v JOIN household h "
+                    "ON h.id = v.household_id WHERE h.village_code LIKE :c"
+                ),
+                {"c": clean.county + "%"},
+            ).scalars()
+        )
     assert actor == f"api:{users.prefix}-editor"
+    assert archived_by == {actor}  # the archive names the importer too
 
 
 def test_re_uploading_the_same_file_changes_nothing(client, users, clean, tmp_path) -> None:

@@ -259,7 +259,7 @@ def test_big_file_loads_in_bulk_mode(engine, clean, tmp_path, monkeypatch) -> No
     """Above the threshold indexes are rebuilt after the load; they must all be back."""
     from layers.imports import write
 
-    monkeypatch.setattr(write, "BULK_THRESHOLD", 10)
+    monkeypatch.setattr(write, "wants_bulk", lambda rows, existing: rows >= 10)
     rows = household_rows(clean, 30)
     for i, row in enumerate(rows):
         row["经度"], row["纬度"] = 113.401 + 0.0005 * i, 23.805
@@ -267,7 +267,7 @@ def test_big_file_loads_in_bulk_mode(engine, clean, tmp_path, monkeypatch) -> No
         before = conn.execute(
             sa.text(
                 "SELECT count(*) FROM pg_indexes WHERE tablename IN ('household', "
-                "'household_income')"
+                "'household_income', 'household_history')"
             )
         ).scalar()
     assert load(engine, write_rows(rows, tmp_path / "big.gpkg")).inserted == 30
@@ -275,7 +275,7 @@ def test_big_file_loads_in_bulk_mode(engine, clean, tmp_path, monkeypatch) -> No
         after = conn.execute(
             sa.text(
                 "SELECT count(*) FROM pg_indexes WHERE tablename IN ('household', "
-                "'household_income')"
+                "'household_income', 'household_history')"
             )
         ).scalar()
         fks = conn.execute(
@@ -284,7 +284,15 @@ def test_big_file_loads_in_bulk_mode(engine, clean, tmp_path, monkeypatch) -> No
                 "AND contype = 'f'"
             )
         ).scalar()
+        versions = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM household_history v JOIN household h "
+                "ON h.id = v.household_id WHERE h.village_code LIKE :c"
+            ),
+            {"c": COUNTY + "%"},
+        ).scalar()
     assert after == before and fks == 3
+    assert versions == 30  # the bulk path: one archive version each, incomes included
 
 
 def test_bulk_load_gives_new_households_one_version_with_their_incomes(
@@ -294,7 +302,7 @@ def test_bulk_load_gives_new_households_one_version_with_their_incomes(
     incomes; a changed income on re-import still updates the card and adds an income version."""
     from layers.imports import write
 
-    monkeypatch.setattr(write, "BULK_THRESHOLD", 10)
+    monkeypatch.setattr(write, "wants_bulk", lambda rows, existing: rows >= 10)
     rows = household_rows(clean, 30)
     for i, row in enumerate(rows):
         row["经度"], row["纬度"] = 113.401 + 0.0005 * i, 23.805

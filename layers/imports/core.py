@@ -32,6 +32,7 @@ from geo.validate import (
     check_lonlat,
     parse_number,
 )
+from layers.history import set_actor
 from layers.imports.base import (
     ImportError_,
     ImportOptions,
@@ -337,6 +338,7 @@ def _write(
     good = frame.drop(index=list(python_bad), errors="ignore")
     good = good.assign(**{ROW_COLUMN: good.index.to_numpy()})
     with engine.begin() as conn:
+        set_actor(conn, options.actor)  # the archive (household_history.source) names the importer
         columns = [*frame.columns, *(c for c in kind.extra_staging if c not in frame.columns)]
         points = (
             frozenset({"geom"}) if kind.geometry == {"Point"} and "geom" in frame else frozenset()

@@ -351,6 +351,12 @@ def _audit_updates(conn: sa.Connection, target: Target, actor: str) -> None:
 # --- bulk loads -------------------------------------------------------------------------------
 
 
+def wants_bulk(rows: int, existing: float) -> bool:
+    """Load in bulk: at least BULK_THRESHOLD rows, and more than the table already holds
+    (rebuilding the indexes of a big table for a small addition costs more than it saves)."""
+    return rows >= BULK_THRESHOLD and rows >= existing
+
+
 @contextlib.contextmanager
 def bulk_mode(conn: sa.Connection, tables: dict[str, tuple[str, ...]], rows: int) -> Iterator[bool]:
     """For big loads, drop the tables' indexes and foreign keys and rebuild them after.
@@ -367,7 +373,7 @@ def bulk_mode(conn: sa.Connection, tables: dict[str, tuple[str, ...]], rows: int
     existing = conn.execute(
         sa.text("SELECT reltuples FROM pg_class WHERE oid = CAST(:t AS regclass)"), {"t": first}
     ).scalar()
-    if rows < BULK_THRESHOLD or rows < (existing or 0):
+    if not wants_bulk(rows, existing or 0):
         yield False
         return
     foreign_keys = [statement for table in tables for statement in _drop_foreign_keys(conn, table)]
