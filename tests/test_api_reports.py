@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli_app
-from api.routers import reports as reports_router
 from geo.flags import Period, monitoring_policy
 from geo.policy import load_profile
 from layers.flags import FlagQuery, refresh_flags
@@ -60,10 +59,7 @@ def stored_flags(engine: sa.Engine, towns) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def client(engine: sa.Engine, demo_world: dict) -> Iterator[TestClient]:
-    app = create_app(engine)
-    if not any(getattr(r, "path", "") == "/dashboard" for r in app.routes):
-        app.include_router(reports_router.router)  # until api/app.py includes it
-    with TestClient(app) as client:
+    with TestClient(create_app(engine)) as client:
         yield client
 
 

@@ -259,12 +259,8 @@ def users(engine: sa.Engine, townships) -> Iterator[Users]:
 @pytest.fixture(scope="module")
 def client(engine: sa.Engine, assessed) -> Iterator[TestClient]:
     from api.app import create_app
-    from api.routers import analysis
 
-    app = create_app(engine)
-    if not any(getattr(r, "path", "") == "/analysis/coverage" for r in app.routes):
-        app.include_router(analysis.router)  # until api/app.py includes it
-    with TestClient(app) as client:
+    with TestClient(create_app(engine)) as client:
         yield client
 
 
@@ -297,6 +293,9 @@ def test_analysis_endpoint_refuses_strangers_and_bad_parameters(client, users, t
     bad = client.get("/analysis/coverage", params={"criterion": "wifi"},
                      headers=users.headers("viewer"))  # fmt: skip
     assert bad.status_code == 400
+    huge = client.get("/analysis/coverage", params={"offset": 10**12},
+                      headers=users.headers("viewer"))  # fmt: skip
+    assert huge.status_code in (400, 422) and "offset" in huge.text
 
 
 def test_coverage_layers_are_collections_in_scope(client, users, townships) -> None:

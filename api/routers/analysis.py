@@ -15,6 +15,7 @@ from geo.coverage import CRITERIA, SYNTHETIC_NOTE
 from geo.masking import mask_name
 from layers import coverage
 from layers.access import Caller, scoped_connection
+from layers.features import MAX_OFFSET
 
 router = APIRouter(tags=["analysis"])
 CRITERION_PATTERN = "^(" + "|".join(CRITERIA) + ")$"
@@ -32,7 +33,7 @@ class CoverageParams:
         description="only households failing this criterion: " + ", ".join(CRITERIA),
     )
     limit: int = Query(100, ge=0, le=10_000, description="uncovered households per page")
-    offset: int = Query(0, ge=0, description="uncovered households to skip")
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="uncovered households to skip")
 
 
 @router.get(

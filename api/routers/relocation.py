@@ -16,6 +16,7 @@ from geo.masking import mask_name
 from geo.relocation import CRITERIA, RELOCATION_KINDS, SYNTHETIC_NOTE
 from layers import relocation
 from layers.access import Caller, scoped_connection
+from layers.features import MAX_OFFSET
 
 router = APIRouter(tags=["analysis"])
 
@@ -30,7 +31,7 @@ class RelocationParams:
         None, pattern="^(whole|scattered)$", description="whole (整体搬迁) or scattered (插花搬迁)"
     )
     limit: int = Query(100, ge=0, le=10_000, description="candidate households per page")
-    offset: int = Query(0, ge=0, description="candidate households to skip")
+    offset: int = Query(0, ge=0, le=MAX_OFFSET, description="candidate households to skip")
 
 
 @router.get(

@@ -31,6 +31,7 @@ from geo.policy import load_profile
 from layers import flags as flag_layer
 from layers import reports
 from layers.access import Caller, scoped_connection
+from layers.features import MAX_OFFSET
 from layers.history import data_date
 from maps.reports import dashboard
 
@@ -181,7 +182,7 @@ def flags(
     county: str | None = Query(None, pattern=r"^\d{6}$"),
     kind: str | None = Query(None, description="comma-separated: " + ", ".join(FLAG_KINDS)),
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     caller: Caller = Depends(current_caller),
     engine=Depends(get_engine),
 ) -> dict:
