@@ -182,6 +182,8 @@ def write_rows(rows: list[dict], path: Path, *, crs: str | None = "EPSG:4326") -
         frame.to_csv(path, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
         write_plain_xlsx(frame, path)
+    elif suffix == ".xls":
+        write_plain_xls(frame, path)
     else:
         points = shapely.points(frame.pop("经度").astype(float), frame.pop("纬度").astype(float))
         if suffix == ".shp":  # DBF field names are 10 bytes: use the short English names
@@ -210,6 +212,21 @@ def write_plain_xlsx(frame: pd.DataFrame, path: Path, title: str | None = None) 
     for row in frame.itertuples(index=False):
         ws.append([None if pd.isna(v) else v for v in row])
     book.save(path)
+
+
+def write_plain_xls(frame: pd.DataFrame, path: Path, title: str | None = None) -> None:
+    """The same as an Excel 97–2003 workbook (xlwt: numbers stay numbers, text stays text)."""
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    ws = book.add_sheet("Sheet1")
+    rows = ([[title]] if title else []) + [list(frame.columns)]
+    rows += [[None if pd.isna(v) else v for v in row] for row in frame.itertuples(index=False)]
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is not None:
+                ws.write(r, c, value.item() if hasattr(value, "item") else value)
+    book.save(str(path))
 
 
 def stored_households(engine: sa.Engine, world: World) -> pd.DataFrame:

@@ -50,7 +50,7 @@ def metres(x0, y0, x1, y1) -> float:
     return math.hypot((x1 - x0) * 111_320 * math.cos(math.radians(y0)), (y1 - y0) * 110_570)
 
 
-@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".fgb", ".shp", ".csv", ".xlsx"])
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson", ".fgb", ".shp", ".csv", ".xlsx", ".xls"])
 def test_each_format_loads_every_field(engine, clean, tmp_path: Path, suffix: str) -> None:
     rows = household_rows(clean, 3)
     path = write_rows(rows, tmp_path / f"households{suffix}")

@@ -28,7 +28,7 @@ VECTOR_FORMATS = {
     ".json": "geojson",
     ".fgb": "fgb",
 }
-TABLE_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}
+TABLE_FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xls"}
 DRIVERS = {"gpkg": "GPKG", "shp": "ESRI Shapefile", "geojson": "GeoJSON", "fgb": "FlatGeobuf"}
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 MAX_ZIP_RATIO = 200  # a member that unpacks to more than 200× its packed size is a zip bomb
@@ -85,7 +85,7 @@ def read_source(
     if suffix in (".xlsx", ".xlsm"):
         return _read_xlsx(path, score, layer, max_bytes)
     if suffix == ".xls":
-        raise ImportError_(f"{path.name}: old .xls workbooks are not read; save it as .xlsx")
+        return _read_xls(path, score, layer)
     known = ", ".join(sorted({*VECTOR_FORMATS, *TABLE_FORMATS, ".zip"}))
     raise ImportError_(f"{path.name}: unknown file type {suffix!r}; expected one of {known}")
 
@@ -300,6 +300,47 @@ def _read_xlsx(path: Path, score: HeaderScore, sheet: str | None, max_bytes: int
     return _table_source(path, "xlsx", rows, score, best, [])
 
 
+def _read_xls(path: Path, score: HeaderScore, sheet: str | None) -> Source:
+    """An Excel 97–2003 workbook (.xls, still what many office systems export) via xlrd.
+
+    Cells come back as openpyxl gives them for .xlsx: whole numbers as int (a household
+    number typed as a number), dates as datetime, so both formats check alike — an ID number
+    Excel stored as a number is still a number here, and refused.
+    """
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(path, on_demand=True)
+    except (xlrd.XLRDError, OSError, ValueError, AssertionError) as exc:
+        message = f"{path.name}: cannot be read as an Excel 97–2003 workbook: {exc}"
+        raise ImportError_(message) from exc
+    try:
+        names = book.sheet_names()
+        if sheet is not None and sheet not in names:
+            raise ImportError_(f"{path.name}: no sheet {sheet!r}; sheets: {', '.join(names)}")
+        candidates = [sheet] if sheet else names
+        sheets = {name: _xls_rows(book, book.sheet_by_name(name)) for name in candidates}
+    finally:
+        book.release_resources()
+    best = max(candidates, key=lambda n: max(map(score, sheets[n][:HEADER_SEARCH_ROWS]), default=0))
+    return _table_source(path, "xls", sheets[best], score, best, [])
+
+
+def _xls_rows(book, sheet) -> list[list]:
+    import xlrd
+
+    def value(cell):
+        if cell.ctype == xlrd.XL_CELL_DATE:
+            return xlrd.xldate_as_datetime(cell.value, book.datemode)
+        if cell.ctype == xlrd.XL_CELL_NUMBER and float(cell.value).is_integer():
+            return int(cell.value)
+        if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR):
+            return None
+        return cell.value
+
+    return [[value(c) for c in sheet.row(i)] for i in range(sheet.nrows)]
+
+
 def _sheet_score(sheet, score: HeaderScore) -> int:
     rows = sheet.iter_rows(values_only=True, max_row=HEADER_SEARCH_ROWS)
     return max((score(list(r)) for r in rows), default=0)
@@ -346,8 +387,10 @@ ERROR_COLUMN = "error"
 
 
 def rejects_path(source: Source) -> Path:
-    """``households.xlsx`` → ``households.rejects.xlsx`` next to the input."""
-    return source.path.with_name(f"{source.path.stem}.rejects{source.path.suffix}")
+    """``households.xlsx`` → ``households.rejects.xlsx`` next to the input (an .xls input
+    gets .xlsx rejects: nothing well kept writes the old format)."""
+    suffix = ".xlsx" if source.format == "xls" else source.path.suffix
+    return source.path.with_name(f"{source.path.stem}.rejects{suffix}")
 
 
 def write_rejects(source: Source, errors: dict[int, str]) -> Path:
@@ -359,7 +402,7 @@ def write_rejects(source: Source, errors: dict[int, str]) -> Path:
     target.unlink(missing_ok=True)
     if source.format == "csv":
         frame.to_csv(target, index=False, encoding="utf-8-sig")
-    elif source.format == "xlsx":
+    elif source.format in ("xlsx", "xls"):
         _write_xlsx_rows(target, frame)
     elif source.zipped:
         _write_zipped_shapefile(target, frame, source)
