@@ -419,13 +419,22 @@ def test_relocation_candidates_are_framed_and_whole_hamlets_outlined(demo_world,
                 {"code": code},
             ).all()
         )
+        outlined = conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT r.group_key) FROM relocation_household r "
+                "JOIN household h ON h.id = r.household_id WHERE r.relocation = 'whole' "
+                "AND h.scattered AND r.township_code = :code"
+            ),
+            {"code": code},
+        ).scalar()
     sheet = fetch_township_sheet(engine, code, as_of=dt.date.today())
     rendered = build_sheet(sheet, MapOptions(paper="A4").check())
     try:
         counts = {e.label: e.count for e in rendered.legend if "搬迁" in e.label}
     finally:
         close(rendered)
-    assert counts["整体搬迁自然村范围"].endswith(" 处")
+    # outlines only round the households this sheet draws, not the neighbours' groups
+    assert counts["整体搬迁自然村范围"] == f"{outlined} 处"
     assert expected.get("whole")
     for kind, n in expected.items():
         assert counts[RELOCATION_MARKS[kind][0]] == f"{n:,} 户"

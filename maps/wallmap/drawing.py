@@ -567,7 +567,10 @@ def draw_households(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
     hh = displaced_households(hh, data.township, ctx)
     keep = ["id", "x_mm", "y_mm", "mx", "my", "status", "category", "cadre_id", "uncovered"]
     keep += ["relocation"]
-    data.household_marks = hh[[c for c in keep if c in hh]].copy()
+    data.household_marks = hh[[c for c in keep if c in hh]].assign(
+        x=hh.geometry.x.to_numpy(),
+        y=hh.geometry.y.to_numpy(),  # true position; mx, my dodged
+    )
     if ctx.color_by == "cause":
         return _households_by_cause(ax, hh, ctx)
     base = ctx.paper.symbol("household")
@@ -745,14 +748,14 @@ def draw_uncovered(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Leg
 
 #: relocation kind → (legend label, marker drawn round the household)
 RELOCATION_MARKS = {
-    "whole": ("搬迁对象：整体搬迁（三角框）", "^"),
+    "whole": ("搬迁对象：整体搬迁（六边形框）", "H"),  # not ▲: that is 特困供养户
     "scattered": ("搬迁对象：插花搬迁（菱形框）", "D"),
 }
 
 
 def draw_relocation(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
     """Relocation candidates (不具备生产生活条件, seeds 001, 002 §12) as an orange frame round
-    the household (triangle: whole hamlet, diamond: scattered), and the whole-hamlet
+    the household (hexagon: whole hamlet, diamond: scattered), and the whole-hamlet
     relocations (整体搬迁) as dashed outlines.
     Drawn only once ``gongjian relocation`` has assessed the township."""
     marks = data.household_marks
@@ -770,8 +773,8 @@ def draw_relocation(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
             entries.append(
                 LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(chosen)))
             )
-    groups = data.layers.get("relocation_groups")
-    if groups is not None and not groups.empty:
+    groups = _groups_of_drawn_homes(data.layers.get("relocation_groups"), marks)
+    if not groups.empty:
         ax.add_collection(
             PatchCollection(
                 [PathPatch(polygon_path(g)) for g in groups.geometry],
@@ -787,6 +790,20 @@ def draw_relocation(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
             LegendEntry(SECTION_HOUSEHOLDS, "整体搬迁自然村范围", glyph, f"{len(groups)} 处")
         )
     return entries
+
+
+def _groups_of_drawn_homes(groups: gpd.GeoDataFrame | None, marks) -> gpd.GeoDataFrame:
+    """The whole-hamlet outlines around households this sheet draws: not the neighbouring
+    townships' groups inside the frame, nor those of households the sheet leaves out."""
+    if groups is None or groups.empty or marks is None or "relocation" not in marks:
+        return gpd.GeoDataFrame(geometry=[])
+    whole = marks[marks["relocation"] == "whole"]
+    if whole.empty:
+        return gpd.GeoDataFrame(geometry=[])
+    homes = shapely.points(whole["x"].to_numpy(), whole["y"].to_numpy())
+    tree = shapely.STRtree(homes)
+    hit = tree.query(groups.geometry.to_numpy(), predicate="intersects")[0]
+    return groups.iloc[sorted(set(hit))]
 
 
 def draw_sectors(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
