@@ -509,10 +509,9 @@ def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary)
     skip_new = (
         'WHERE NOT EXISTS (SELECT 1 FROM "_import_new" n WHERE n._row = s._row)' if new_done else ""
     )
-    # Update changed and insert new incomes (no ON CONFLICT: speculative insertion is slow
-    # for millions of rows, and in bulk mode the primary key is rebuilt after the load).
     # Incomes are matched to stored ones first (a stable join), then updated or inserted:
-    # no ON CONFLICT, whose speculative insertion is three times slower for millions of rows.
+    # no ON CONFLICT, whose speculative insertion is three times slower for millions of rows
+    # (and in bulk mode the primary key is rebuilt after the load).
     conn.execute(sa.text('DROP TABLE IF EXISTS "_import_incomes"'))
     conn.execute(
         sa.text(f"""
