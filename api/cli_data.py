@@ -173,7 +173,7 @@ def export_layer(
         fail(f"unknown LAYER {layer!r}; available: {', '.join(EXPORT_LAYERS)}", 2)
     if format not in FORMATS:
         fail(f"unknown format {format!r}; available: {', '.join(FORMATS)}", 2)
-    day = parse_date(as_of, "--as-of") if as_of else None
+    day = parse_date(as_of)
     suffix = FORMATS[format]
     target = (
         output
