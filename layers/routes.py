@@ -15,6 +15,7 @@ inside a scope when its area (township or village code) starts with the scope co
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from geo.routing import sampling
 from geo.routing.plan import Inspector, PlanOptions, RoutePlan, plan_routes
 from geo.routing.policy import RoutesPolicy, clock, parse_clock, routes_policy
 from geo.routing.sheets import CHECKS, failing_checks
-from layers import audit
+from layers import audit, features
+from layers.models import Base
 
 METRES_PER_DEGREE = 100_000.0  # conservative, as in layers.coverage
 
@@ -770,3 +772,17 @@ def layers_for(conn: sa.Connection, plan: RoutePlan, pad: float = 0.02) -> dict:
     xs = [g.x for f in frames for g in f]
     ys = [g.y for f in frames for g in f]
     return map_layers(conn, (min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad))
+
+
+# --- the plans as layers (OGC API collections, tiles, the web map) ------------------------
+
+# The model's defaults (scope, filters, tiles) with titles an inspector reads.
+for _table, _title in (
+    ("route_day", "督查路线 Route days (inspector × day)"),
+    ("route_stop", "督查走访户 Route stops (planned households, results)"),
+):
+    features.register(
+        dataclasses.replace(
+            features.collection_from_table(Base.metadata.tables[_table]), title=_title
+        )
+    )

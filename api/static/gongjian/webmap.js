@@ -311,7 +311,10 @@
           color: '#1f78b4', weight: 1 };
       }, 'gjPoints'), false],
       ['学校', vectorLayer('school', {}, pointStyle(COLORS.point.school, 4, 'gj-school'), 'gjPoints'), false],
-      ['预警', vectorLayer('flag', {}, pointStyle('#b2182b', 6, 'gj-flag'), 'gjPoints'), false],
+      // a ring round the flagged household: its own dot keeps showing its status colour
+      ['预警', vectorLayer('flag', {}, function () {
+        return { radius: 8, fill: false, color: '#111111', weight: 2, className: 'gj-flag' };
+      }, 'gjPoints'), false],
       ['整体搬迁/插花搬迁范围', vectorLayer('relocation_group', {}, function (p) {
         return { fill: true, fillColor: '#fdb863', fillOpacity: 0.2, color: '#e66101', weight: 2,
           dashArray: p.relocation === 'whole' ? '6 3' : '2 3', className: 'gj-relocation-group' };
@@ -453,6 +456,9 @@
       div.appendChild(swatch('dot', COLORS.point.school, '学校'));
       div.appendChild(swatch('area', '#fc9272', '地质灾害区'));
       div.appendChild(swatch('area', '#ffeda0', '省定贫困村'));
+      div.appendChild(swatch('dot ring', '#111111', '预警（图层开启时）'));
+      div.appendChild(swatch('dot', '#e66101', '搬迁对象'));
+      div.appendChild(swatch('area', '#fdb863', '搬迁范围 / 安置点（绿）'));
       div.appendChild(el('div', { class: 'gj-note', text: state.config.note }));
       return div;
     };
@@ -461,7 +467,8 @@
 
   function swatch(kind, color, text) {
     var s = el('span', { class: 'gj-swatch ' + kind });
-    s.style.background = kind.indexOf('line') === 0 ? 'transparent' : color;
+    var hollow = kind.indexOf('line') === 0 || kind.indexOf('ring') >= 0;
+    s.style.background = hollow ? 'transparent' : color;
     s.style.borderColor = color;
     return el('div', { class: 'gj-legend-row' }, [s, el('span', { text: text })]);
   }
