@@ -390,6 +390,15 @@ def test_help_records(county):
     housing = records[(records["measure"] == "housing") & records["amount"].notna()]
     assert set(renovated) <= set(housing["household_id"])
     assert set(records["measure"]) == set(vocab.MEASURE)
+    # 健康扶贫: nearly every household with a seriously ill member has a medical record
+    m = people.household_members
+    serious = m.loc[m["health"] == "serious", "household_id"]
+    medical = records.loc[records["measure"] == "medical", "household_id"]
+    assert 0.85 <= pd.Series(serious.unique()).isin(medical).mean() < 1.0
+    # households still to help were seen in the last quarter, but for a few (the flags' prey)
+    open_ = hh.loc[hh["status"].isin(["poor", "returned"]), "id"]
+    recent = records.loc[pd.to_datetime(records["date"]) >= pd.Timestamp("2018-10-02")]
+    assert 0.8 <= open_.isin(recent["household_id"]).mean() < 1.0
 
 
 def test_visits(county):

@@ -197,6 +197,7 @@ MAX_HOUSEHOLDS_PER_CADRE = 15  # a short remainder joins a cadre up to this
 UNCOVERED_SHARE = 0.015
 LAZY_CADRE_SHARE = 0.05  # seed 004: cadres who do not do the work are to be held accountable
 SLOPPY_BOOK_SHARE = 0.06  # record books (帮扶记录簿) with many missing signatures
+NEGLECT_SHARE = 0.03  # households whose due medical or quarterly help goes unrecorded (flags)
 
 MEASURES = list(vocab.MEASURE)
 RECORD_START, RECORD_END = dt.date(2016, 3, 1), dt.date(2018, 12, 31)
@@ -1057,17 +1058,34 @@ def _help_records(rng, households, profile, members, cadres) -> pd.DataFrame:
     hh = np.repeat(np.arange(n), extra)
     measure = pick_rows(rng, _measure_weights(households, profile, members)[hh])
     housing = np.flatnonzero(profile["was_dangerous"].to_numpy())  # one 危房改造 record each
-    hh = np.concatenate([np.arange(n), hh, housing])
+    working = ~(np.isnan(cadre) | lazy) & (rng.random(n) > NEGLECT_SHARE)
+    # 健康扶贫: a seriously ill member's insurance is paid and treatment assisted (seed 002)
+    serious = np.bincount(members["hh"], members["health"] == "serious", minlength=n) > 0
+    medical = np.flatnonzero(serious & working)
+    # households still to help are seen every quarter (seed 001 每季; seed 004 帮扶记录簿):
+    # one record in the last quarter of the record book
+    open_ = np.flatnonzero(profile["status"].isin(["poor", "returned"]).to_numpy() & working)
+    hh = np.concatenate([np.arange(n), hh, housing, medical, open_])
     measure = np.concatenate(
         [
             np.full(n, MEASURES.index("policy")),
             measure,
             np.full(len(housing), MEASURES.index("housing")),
+            np.full(len(medical), MEASURES.index("medical")),
+            pick_rows(rng, _measure_weights(households, profile, members)[open_]),
         ]
     )
     span = (RECORD_END - RECORD_START).days
-    # the first, 建档立卡 visit falls in 2016-03..08; the rest anywhere after
-    offset = np.concatenate([rng.integers(0, 184, n), rng.integers(30, span + 1, len(hh) - n)])
+    # the first, 建档立卡 visit falls in 2016-03..08; the rest anywhere after; the quarterly
+    # visit of the households still to help in the last 85 days
+    rest = len(hh) - n - len(open_)
+    offset = np.concatenate(
+        [
+            rng.integers(0, 184, n),
+            rng.integers(30, span + 1, rest),
+            rng.integers(span - 84, span + 1, len(open_)),
+        ]
+    )
     codes = np.array(MEASURES)[measure]
     records = pd.DataFrame(
         {
