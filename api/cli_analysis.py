@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from api.cli_common import fail, out, ready_engine, show_progress
+from api.cli_common import fail, out, ready_engine, spinner
 
 # column headers of the summary table (criteria of geo.coverage.CRITERIA, in order)
 SHORT_LABELS = {
@@ -60,7 +60,7 @@ def coverage(
         fail(str(exc), 2)
     engine = ready_engine()
     started = time.perf_counter()
-    status = out.status("assessing coverage…") if show_progress() else _Quiet()
+    status = spinner("assessing coverage…")
     with status:
         try:
             summary = layer.refresh(
@@ -113,16 +113,3 @@ def _print_summary(summary, seconds: float) -> None:
         f"{len(summary.townships)} township(s) in {seconds:.1f} s{note}",
         highlight=False,
     )
-
-
-class _Quiet:
-    """Stands in for a rich status off a terminal."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, *args, **kwargs) -> None:
-        return None

@@ -59,3 +59,21 @@ def parse_date(value: str | None, option: str = "--as-of") -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         fail(f"{option} must be a date like 2018-06-30, got {value!r}", 2)
+
+
+class _QuietStatus:
+    """Stands in for a rich status off a terminal (CI, pipes): says nothing."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, *args, **kwargs) -> None:
+        return None
+
+
+def spinner(message: str):
+    """A rich spinner with ``message`` on a terminal; a silent stand-in elsewhere."""
+    return out.status(message) if show_progress() else _QuietStatus()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from api.cli_common import fail, out, parse_date, ready_engine, show_progress
+from api.cli_common import fail, out, parse_date, ready_engine, show_progress, spinner
 
 map_app = typer.Typer(
     help="Print-ready 攻坚图 wall maps (PDF/PNG/SVG, A4–A0).", no_args_is_help=True
@@ -72,7 +72,7 @@ def township(
             return
         from layers.wallmap_data import fetch_township_sheet
 
-        with out.status(f"drawing the 攻坚图 of {code}…") if show_progress() else _nothing():
+        with spinner(f"drawing the 攻坚图 of {code}…"):
             sheet = fetch_township_sheet(
                 engine,
                 code,
@@ -160,11 +160,3 @@ def _options(options):
         return options.check()
     except WallmapError as exc:
         fail(str(exc), 2)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

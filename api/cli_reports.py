@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from api.cli_common import fail, out, parse_date, ready_engine, show_progress
+from api.cli_common import fail, out, parse_date, ready_engine, spinner
 
 report_app = typer.Typer(help="Progress reports (每月一报): XLSX and PDF.", no_args_is_help=True)
 history_app = typer.Typer(
@@ -48,20 +48,6 @@ def _profile(path: Path | None):
         return load_profile(path)
     except PolicyError as exc:
         fail(str(exc), 2)
-
-
-class _Quiet:
-    """Stands in for a rich status off a terminal."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
-def _status(message: str):
-    return out.status(message) if show_progress() else _Quiet()
 
 
 @report_app.command("monthly")
@@ -99,13 +85,13 @@ def monthly(
         fail(f"{output.name}: write the report as .xlsx or .pdf", 2)
     profile = _profile(profile_path)
     engine = ready_engine()
-    with _status(f"computing the report of {code} for {period.month}…"), engine.begin() as conn:
+    with spinner(f"computing the report of {code} for {period.month}…"), engine.begin() as conn:
         try:
             report = monthly_report(conn, code, period, profile, with_flags=with_flags)
         except ReportError as exc:
             fail(str(exc))
     target = output or Path(f"{file_stem(report)}.xlsx")
-    with _status(f"writing {target}…"):
+    with spinner(f"writing {target}…"):
         write_report(report, target)
     _print_summary(report)
     out.print(f"wrote {target}", highlight=False)
@@ -163,7 +149,7 @@ def flags(
     profile = _profile(profile_path)
     policy = monitoring_policy(profile)
     engine = ready_engine()
-    with _status("computing the flags…"), engine.begin() as conn:
+    with spinner("computing the flags…"), engine.begin() as conn:
         day = parse_date(as_of) or data_date(conn, code)
         try:
             query = FlagQuery(code, day, kinds)

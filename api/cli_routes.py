@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from api.cli_common import actor, fail, out, parse_date, ready_engine, show_progress
+from api.cli_common import actor, fail, out, parse_date, ready_engine, spinner
 
 route_app = typer.Typer(
     help="Inspectors' field routes: sample households, plan K inspectors × D days along the "
@@ -133,7 +133,7 @@ def plan(
     )
     engine = ready_engine()
     started = time.perf_counter()
-    status = out.status("planning routes…") if show_progress() else _Quiet()
+    status = spinner("planning routes…")
     try:
         with status, engine.begin() as conn:
             made = routes.make_plan(conn, request, actor=actor(), profile=profile)
@@ -248,14 +248,3 @@ def files(
         fail(str(exc))
     written = write_plan_files(stored, layers, output)
     out.print(f"{len(written)} files in {output}/", highlight=False)
-
-
-class _Quiet:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, *args, **kwargs) -> None:
-        return None

@@ -32,9 +32,7 @@ from geo.coverage import CRITERIA, SYNTHETIC_NOTE, CoverageInputs, CoverageResul
 from geo.masking import mask_name, neutralise_formula
 from geo.policy import Profile, load_profile
 from layers import features
-from layers.access import code_in_scope
-from layers.bulk import copy_frame
-from layers.models import Base
+from layers.analysis_store import analysis_scope, copy_results, township_groups, write_tables
 
 RESULT_TABLES = (
     "coverage_household",
@@ -88,7 +86,7 @@ def refresh(
     """Assess the townships asked for (default: every township with households) and replace
     their result rows. ``on_county(county, townships)`` is called before each county."""
     profile = profile or load_profile()
-    groups = _township_groups(engine, township, county)
+    groups = township_groups(engine, township, county, CoverageError)
     results, run_ids, done = [], [], []
     for county_code, codes in groups.items():
         if on_county:
@@ -110,39 +108,6 @@ def refresh_townships(
     result = assess(inputs, profile, with_isochrones=with_isochrones)
     store(conn, result, inputs, codes, profile)
     return result, _record_run(conn, result, codes, profile)
-
-
-def _township_groups(engine: Engine, township: str | None, county: str | None):
-    """county code -> township codes to assess."""
-    with engine.connect() as conn:
-        if township is not None:
-            rows = conn.execute(
-                sa.text("SELECT county_code, code FROM township WHERE code = :c"), {"c": township}
-            ).all()
-            if not rows:
-                raise CoverageError(f"no township with code {township!r}")
-        elif county is not None:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT county_code, code FROM township WHERE county_code = :c ORDER BY code"
-                ),
-                {"c": county},
-            ).all()
-            if not rows:
-                raise CoverageError(f"no townships in county {county!r}")
-        else:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT DISTINCT t.county_code, t.code FROM township t "
-                    "JOIN household h ON left(h.village_code, 9) = t.code ORDER BY 1, 2"
-                )
-            ).all()
-            if not rows:
-                raise CoverageError("no households in the database (load some, or the demo)")
-    groups: dict[str, list[str]] = {}
-    for county_code, code in rows:
-        groups.setdefault(county_code, []).append(code)
-    return groups
 
 
 def load_inputs(conn: sa.Connection, townships: Sequence[str], profile: Profile) -> CoverageInputs:
@@ -224,18 +189,18 @@ def store(
     households = result.households.rename_geometry("geom").assign(**tag)
     households["unreachable"] = households.unreachable.map(Jsonb)
     households["reasons"] = households.reasons.map(Jsonb)
-    _copy(conn, "coverage_household", households)
+    copy_results(conn, "coverage_household", households)
 
     hamlets = gpd.GeoDataFrame(result.hamlets, geometry="geometry", crs=4326)
     hamlets = hamlets.rename_geometry("geom").assign(**tag)
     hamlets["synthetic"] = hamlets.village_code.map(synthetic_villages).fillna(False)
-    _copy(conn, "coverage_hamlet", hamlets)
+    copy_results(conn, "coverage_hamlet", hamlets)
 
     villages = gpd.GeoDataFrame(result.villages, geometry="geometry", crs=4326)
     villages = villages.rename_geometry("geom").assign(**tag)
     villages["synthetic"] = villages.village_code.map(synthetic_villages).fillna(False)
     villages["geom"] = _multipolygons(villages.geom)
-    _copy(conn, "coverage_village", villages)
+    copy_results(conn, "coverage_village", villages)
 
     geoms = dict(zip(inputs.townships.code, inputs.townships.geometry, strict=True))
     towns = result.townships[result.townships.township_code.isin(geoms)].copy()
@@ -243,21 +208,12 @@ def store(
         towns.assign(**tag), geometry=_multipolygons(towns.township_code.map(geoms)), crs=4326
     ).rename_geometry("geom")
     towns["synthetic"] = towns.township_code.map(synthetic_townships).fillna(False)
-    _copy(conn, "coverage_township", towns)
+    copy_results(conn, "coverage_township", towns)
 
     iso = result.isochrones.rename_geometry("geom").assign(**tag)
     iso["synthetic"] = iso.township_code.map(synthetic_townships).fillna(False)
     iso["geom"] = _multipolygons(iso.geom)
-    _copy(conn, "isochrone", iso)
-
-
-def _copy(conn: sa.Connection, table: str, frame: pd.DataFrame) -> int:
-    columns = [
-        c.name
-        for c in Base.metadata.tables[table].columns
-        if c.name in frame.columns and c.name not in ("id", "computed_at")
-    ]
-    return copy_frame(conn, table, frame, columns)
+    copy_results(conn, "isochrone", iso)
 
 
 def _multipolygons(geoms) -> gpd.GeoSeries:
@@ -321,17 +277,10 @@ HOUSEHOLD_COLUMNS = (
 )  # fmt: skip
 
 
-def _scope_where(scope: str | None, column: str, params: dict) -> str:
-    if scope is None:
-        return "true"
-    params["scope"] = scope
-    return code_in_scope(column)
-
-
 def township_summary(conn: sa.Connection, scope: str | None = None) -> pd.DataFrame:
     """One row per assessed township inside ``scope`` (None: all)."""
     params: dict = {}
-    where = _scope_where(scope, "t.township_code", params)
+    where = analysis_scope(scope, "t.township_code", params)
     sql = f"SELECT {', '.join(TOWNSHIP_COLUMNS)} FROM coverage_township t WHERE {where} ORDER BY 1"
     return pd.read_sql(sa.text(sql), conn, params=params)
 
@@ -340,7 +289,7 @@ def village_summary(
     conn: sa.Connection, scope: str | None = None, township: str | None = None
 ) -> pd.DataFrame:
     params: dict = {"township": township}
-    where = _scope_where(scope, "t.village_code", params)
+    where = analysis_scope(scope, "t.village_code", params)
     sql = (
         f"SELECT {', '.join(VILLAGE_COLUMNS)} FROM coverage_village t WHERE {where} "
         "AND (CAST(:township AS text) IS NULL OR t.township_code = :township) ORDER BY 1"
@@ -352,7 +301,7 @@ def hamlet_summary(
     conn: sa.Connection, scope: str | None = None, township: str | None = None
 ) -> pd.DataFrame:
     params: dict = {"township": township}
-    where = _scope_where(scope, "t.village_code", params)
+    where = analysis_scope(scope, "t.village_code", params)
     sql = (
         f"SELECT {', '.join(HAMLET_COLUMNS)} FROM coverage_hamlet t WHERE {where} "
         "AND (CAST(:township AS text) IS NULL OR t.township_code = :township) ORDER BY 1"
@@ -379,7 +328,7 @@ def uncovered_households(
     if criterion is not None and criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; one of {', '.join(CRITERIA)}")
     params: dict = {"township": township, "village": village, "offset": offset, "limit": limit}
-    where = _scope_where(scope, "c.village_code", params)
+    where = analysis_scope(scope, "c.village_code", params)
     columns = ", ".join(f"c.{c}" for c in HOUSEHOLD_COLUMNS)
     names = ", h.household_no, h.head_name" if with_names else ""
     flag = f"AND c.flag_{criterion}" if criterion else ""
@@ -405,7 +354,7 @@ def count_uncovered(
     if criterion is not None and criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}; one of {', '.join(CRITERIA)}")
     params: dict = {"township": township, "village": village}
-    where = _scope_where(scope, "c.village_code", params)
+    where = analysis_scope(scope, "c.village_code", params)
     flag = f"AND c.flag_{criterion}" if criterion else ""
     sql = (
         f"SELECT count(*) FROM coverage_household c WHERE c.uncovered AND {where} {flag} "
@@ -453,27 +402,15 @@ def export_tables(
 
 def write_export(tables: dict[str, pd.DataFrame], path: Path, *, synthetic: bool) -> Path:
     """``.csv``: the uncovered households; ``.xlsx``: one sheet per table plus a note."""
-    path = Path(path)
-    safe = {k: _neutralised(v) for k, v in tables.items()}
-    if path.suffix.lower() == ".csv":
-        safe["uncovered"].to_csv(path, index=False, encoding="utf-8-sig")
-        return path
-    if path.suffix.lower() != ".xlsx":
-        raise ValueError(f"{path.name}: export as .csv or .xlsx")
-    note = pd.DataFrame(
-        {
-            "说明": [
-                "覆盖分析 Coverage analysis (gongjian coverage)",
-                SYNTHETIC_NOTE if synthetic else "",
-                "flag_* = 未达标农户数; 分钟为空 = 无法到达 (见 unreachable)",
-            ]
-        }
-    )
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        note.to_excel(writer, sheet_name="说明", index=False)
-        for key, frame in safe.items():
-            frame.to_excel(writer, sheet_name=SHEET_NAMES[key], index=False)
-    return path
+    notes = [
+        "覆盖分析 Coverage analysis (gongjian coverage)",
+        SYNTHETIC_NOTE if synthetic else "",
+        "flag_* = 未达标农户数; 分钟为空 = 无法到达 (见 unreachable)",
+    ]
+    return write_tables(
+        tables, path, csv_table="uncovered", sheet_names=SHEET_NAMES, notes=notes,
+        neutralise=_neutralised,
+    )  # fmt: skip
 
 
 def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:

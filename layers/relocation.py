@@ -40,9 +40,7 @@ from geo.relocation import (
     relocation_policy,
 )
 from layers import coverage, features
-from layers.access import code_in_scope
-from layers.bulk import copy_frame
-from layers.models import Base
+from layers.analysis_store import analysis_scope, copy_results, township_groups, write_tables
 
 RESULT_TABLES = ("relocation_household", "relocation_hamlet", "relocation_group",
                  "relocation_site")  # fmt: skip
@@ -94,7 +92,7 @@ def refresh(
     their result rows. ``on_county(county, townships)`` is called before each county."""
     profile = profile or load_profile()
     relocation_policy(profile)  # a bad [relocation] section fails before any work
-    groups = township_groups(engine, township, county)
+    groups = township_groups(engine, township, county, RelocationError)
     results, run_ids, done = [], [], []
     for county_code, codes in groups.items():
         if on_county:
@@ -105,29 +103,6 @@ def refresh(
         run_ids.append(run_id)
         done += codes
     return RefreshSummary(results, run_ids, done, profile)
-
-
-def township_groups(engine: Engine, township: str | None, county: str | None):
-    """county code -> the township codes to assess (default: townships with households)."""
-    if township is not None:
-        sql, params = "code = :c", {"c": township}
-        missing = f"no township with code {township!r}"
-    elif county is not None:
-        sql, params = "county_code = :c", {"c": county}
-        missing = f"no townships in county {county!r}"
-    else:
-        sql, params = "code IN (SELECT DISTINCT left(village_code, 9) FROM household)", {}
-        missing = "no households in the database (load some, or the demo)"
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(f"SELECT county_code, code FROM township WHERE {sql} ORDER BY 1, 2"), params
-        ).all()
-    if not rows:
-        raise RelocationError(missing)
-    groups: dict[str, list[str]] = {}
-    for county_code, code in rows:
-        groups.setdefault(county_code, []).append(code)
-    return groups
 
 
 def refresh_townships(
@@ -193,17 +168,17 @@ def store(
     households = result.households.rename_geometry("geom").assign(**tag)
     households["reasons"] = households.reasons.map(Jsonb)
     households["synthetic"] = households.village_code.map(synthetic_village).fillna(False)
-    _copy(conn, "relocation_household", households)
+    copy_results(conn, "relocation_household", households)
 
     hamlets = result.hamlets.rename_geometry("geom").assign(**tag)
     hamlets["reasons"] = hamlets.reasons.map(Jsonb)
     hamlets["synthetic"] = hamlets.village_code.map(synthetic_village).fillna(False)
-    _copy(conn, "relocation_hamlet", hamlets)
+    copy_results(conn, "relocation_hamlet", hamlets)
 
     groups = result.groups.rename_geometry("geom").assign(**tag)
     groups["criteria_counts"] = groups.criteria_counts.map(Jsonb)
     groups["synthetic"] = groups.village_code.map(synthetic_village).fillna(False)
-    _copy(conn, "relocation_group", groups)
+    copy_results(conn, "relocation_group", groups)
 
     if len(result.sites):
         sites = result.sites.rename_geometry("geom").assign(**tag)
@@ -211,16 +186,7 @@ def store(
         sites["point"] = gpd.GeoSeries(shapely.points(sites.site_lon, sites.site_lat), crs=4326)
         for column in ("health_centre_id", "school_id"):
             sites[column] = pd.array(sites[column].where(sites[column] >= 0), dtype="Int64")
-        _copy(conn, "relocation_site", sites)
-
-
-def _copy(conn: sa.Connection, table: str, frame: pd.DataFrame) -> int:
-    columns = [
-        c.name
-        for c in Base.metadata.tables[table].columns
-        if c.name in frame.columns and c.name not in ("id", "computed_at")
-    ]
-    return copy_frame(conn, table, frame, columns)
+        copy_results(conn, "relocation_site", sites)
 
 
 def _record_run(conn, result: RelocationResult, codes, profile: Profile) -> int:
@@ -267,20 +233,13 @@ SITE_COLUMNS = (
 )  # fmt: skip
 
 
-def _scope_where(scope: str | None, column: str, params: dict) -> str:
-    if scope is None:
-        return "true"
-    params["scope"] = scope
-    return code_in_scope(column)
-
-
 def township_summary(conn: sa.Connection, scope: str | None = None) -> pd.DataFrame:
     """Per assessed township inside ``scope``: households, candidates (whole/scattered,
     people), groups, candidates per criterion, sites and their capacity."""
     params: dict = {}
-    where = _scope_where(scope, "r.village_code", params)
-    group_where = _scope_where(scope, "g.village_code", params)
-    site_where = _scope_where(scope, "s.township_code", params)
+    where = analysis_scope(scope, "r.village_code", params)
+    group_where = analysis_scope(scope, "g.village_code", params)
+    site_where = analysis_scope(scope, "s.township_code", params)
     per_criterion = ", ".join(
         f"count(*) FILTER (WHERE r.candidate AND '{c}' = ANY(r.criteria)) AS criterion_{c}"
         for c in CRITERIA
@@ -335,7 +294,7 @@ def candidates(
         raise ValueError(f"unknown relocation {relocation!r}; one of whole, scattered")
     params: dict = {"township": township, "village": village, "relocation": relocation,
                     "limit": limit, "offset": offset}  # fmt: skip
-    where = _scope_where(scope, "r.village_code", params)
+    where = analysis_scope(scope, "r.village_code", params)
     columns = ", ".join(f"r.{c}" for c in HOUSEHOLD_COLUMNS)
     names = ", h.household_no, h.head_name" if with_names else ""
     sql = (
@@ -358,7 +317,7 @@ def count_candidates(
     relocation: str | None = None,
 ) -> int:
     params: dict = {"township": township, "village": village, "relocation": relocation}
-    where = _scope_where(scope, "r.village_code", params)
+    where = analysis_scope(scope, "r.village_code", params)
     sql = f"SELECT count(*) FROM relocation_household r WHERE r.candidate AND {where} " + (
         _filters("r")
     )
@@ -378,7 +337,7 @@ def groups(
 ) -> pd.DataFrame:
     """Relocating groups (whole-hamlet or scattered) inside ``scope``."""
     params: dict = {"township": township, "village": None, "relocation": None}
-    where = _scope_where(scope, "g.village_code", params)
+    where = analysis_scope(scope, "g.village_code", params)
     sql = (
         f"SELECT {', '.join(f'g.{c}' for c in GROUP_COLUMNS)} FROM relocation_group g "
         f"WHERE {where} {_filters('g')} ORDER BY g.township_code, g.relocation, g.group_key"
@@ -392,7 +351,7 @@ def sites(
     """Ranked resettlement sites of the townships inside ``scope`` (a village scope sees
     none: sites are the township's)."""
     params: dict = {"township": township}
-    where = _scope_where(scope, "s.township_code", params)
+    where = analysis_scope(scope, "s.township_code", params)
     sql = (
         f"SELECT {', '.join(f's.{c}' for c in SITE_COLUMNS)}, t.name AS township_name, "
         "ST_X(s.point) AS lon, ST_Y(s.point) AS lat "
@@ -474,28 +433,16 @@ def export_tables(
 
 def write_export(tables: dict[str, pd.DataFrame], path: Path, *, synthetic: bool) -> Path:
     """``.csv``: the candidates; ``.xlsx``: one sheet per table plus a note."""
-    path = Path(path)
-    safe = {k: _neutralised(v) for k, v in tables.items()}
-    if path.suffix.lower() == ".csv":
-        safe["candidates"].to_csv(path, index=False, encoding="utf-8-sig")
-        return path
-    if path.suffix.lower() != ".xlsx":
-        raise ValueError(f"{path.name}: export as .csv or .xlsx")
-    note = pd.DataFrame(
-        {
-            "说明": [
-                "搬迁对象分析 Relocation candidates (gongjian relocation)",
-                SYNTHETIC_NOTE if synthetic else "",
-                "不具备生产生活条件的农户与自然村（seeds 001, 002 §12）：整体搬迁或插花搬迁；"
-                "原因列出每户符合的条件及数值；安置点按乡镇排序。",
-            ]
-        }
-    )
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        note.to_excel(writer, sheet_name="说明", index=False)
-        for key, frame in safe.items():
-            frame.to_excel(writer, sheet_name=SHEET_NAMES[key], index=False)
-    return path
+    notes = [
+        "搬迁对象分析 Relocation candidates (gongjian relocation)",
+        SYNTHETIC_NOTE if synthetic else "",
+        "不具备生产生活条件的农户与自然村（seeds 001, 002 §12）：整体搬迁或插花搬迁；"
+        "原因列出每户符合的条件及数值；安置点按乡镇排序。",
+    ]
+    return write_tables(
+        tables, path, csv_table="candidates", sheet_names=SHEET_NAMES, notes=notes,
+        neutralise=_neutralised,
+    )  # fmt: skip
 
 
 def _label(kind: str):
