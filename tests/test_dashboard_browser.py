@@ -8,49 +8,25 @@ request nothing from anywhere else. A screenshot is left in /tmp for a person to
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from playwright.sync_api import sync_playwright
 
 from api.app import create_app
 from tests.api_support import Users, demo_townships, new_users
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 SCREENSHOT = Path("/tmp/gongjian-dashboard.png")
 
 
 @pytest.fixture(scope="module")
 def server(engine: sa.Engine, demo_world: dict) -> Iterator[str]:
-    app = create_app(engine)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(engine)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

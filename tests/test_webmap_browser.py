@@ -9,8 +9,6 @@ A screenshot is left in /tmp for a person to look at.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,49 +16,22 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
 from api.app import create_app
 from maps.webmap import external_urls
 from tests.api_support import Users, demo_townships, household_in, new_users
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path("/tmp/gongjian-webmap.png")
 HOUSEHOLDS = "path.gj-household"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(engine: sa.Engine, demo_world: dict) -> Iterator[str]:
     """The app under uvicorn in a background thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(engine)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
