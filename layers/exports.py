@@ -3,8 +3,9 @@
 Exports use the import's field names, so an exported file imports back unchanged (the
 round trip the tests check). XLSX is for people: Chinese headers and labels, a frozen header
 row, fitting column widths, ID numbers as text. CSV and XLSX cells that a spreadsheet would
-run as a formula are neutralised. ``public=True`` masks household names, ID numbers and all
-phones (geo.masking) and drops incomes.
+run as a formula are neutralised. ``public=True`` shows what the sensitivity register
+(geo/sensitivity.py) allows a public output: household names, ID numbers and phones masked,
+incomes and free-text notes dropped, officials as they are.
 
 >>> FORMATS["xlsx"], EXPORT_LAYERS["households"]
 ('.xlsx', 'household')
@@ -26,7 +27,8 @@ from sqlalchemy.engine import Engine
 
 from geo import vocab
 from geo.columns import FIELD_ALIASES, map_headers
-from geo.masking import mask_column, neutralise_formula
+from geo.masking import neutralise_formula
+from geo.sensitivity import public_frame
 from layers.history import as_of_params, as_of_sql
 from layers.models import VOCAB_COLUMNS, Base
 
@@ -264,24 +266,9 @@ def _geo(frame: pd.DataFrame, table: str) -> gpd.GeoDataFrame:
 
 
 def make_public(frame: gpd.GeoDataFrame, table: str) -> gpd.GeoDataFrame:
-    """Mask sensitive names and ID numbers, every phone, and drop incomes."""
-    out = frame.copy()
-    for column in Base.metadata.tables[table].c:
-        if column.info.get("sensitive") and column.name in out:
-            how = (
-                "id_number"
-                if column.name == "id_number"
-                else "phone"
-                if column.name == "phone"
-                else "name"
-            )
-            out[column.name] = mask_column(out[column.name], how)
-    if "phone" in out and not Base.metadata.tables[table].c.get("phone", sa.Column("x")).info.get(
-        "sensitive"
-    ):
-        out["phone"] = mask_column(out["phone"], "phone")  # officials' phones too
-    incomes = [c for c in out.columns if c.startswith(("income_", "collective_income_"))]
-    return out.drop(columns=incomes)
+    """The layer as a public output shows it: the sensitivity register (geo/sensitivity.py)
+    masks names, ID numbers and households' phones and drops incomes."""
+    return public_frame(frame, table)
 
 
 # --- writing --------------------------------------------------------------------------------

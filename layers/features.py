@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from geo import vocab
+from geo.sensitivity import hidden_fields
 from layers.access import Caller, area_in_scope, code_in_scope
+from layers.sensitivity import viewer_sql
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -129,23 +131,6 @@ def county_of(code_sql: str) -> Filter:
     return Filter(f"left({code_sql}, 6) = ANY(:{{p}})", "county code (6 digits)", pattern=r"\d{6}")
 
 
-# --- masking --------------------------------------------------------------------------------
-
-# Mask kind -> SQL producing what a viewer sees instead of the value (masked in the database,
-# so the raw value never leaves it for roles that do not need it). Same rules as the public
-# outputs' geo.masking: 张*明, 441882********123X, 138****5678.
-MASKS: dict[str, str] = {
-    "name": (
-        "CASE WHEN char_length({c}) <= 1 THEN '*' "
-        "WHEN char_length({c}) = 2 THEN left({c}, 1) || '*' "
-        "ELSE left({c}, 1) || repeat('*', char_length({c}) - 2) || right({c}, 1) END"
-    ),
-    "id_number": "left({c}, 6) || repeat('*', greatest(char_length({c}) - 10, 0)) || right({c}, 4)",
-    "phone": "left({c}, 3) || '****' || right({c}, 4)",
-    "hidden": "NULL",
-}
-
-
 # --- the registry -------------------------------------------------------------------------
 
 
@@ -191,7 +176,6 @@ class Collection:
     id_column: str = "id"
     id_type: type = int
     geometry: str = "geom"
-    sensitive: Mapping[str, str] = field(default_factory=dict)  # property -> MASKS key
     filters: Mapping[str, Filter] = field(default_factory=dict)
     datetime: str | None = None
     version_column: str | None = None  # optimistic concurrency (ETag / If-Match)
@@ -211,7 +195,12 @@ class Collection:
 
     @property
     def all_properties(self) -> tuple[str, ...]:
-        return self.properties + tuple(self.sensitive)
+        return self.properties
+
+    @property
+    def sensitive(self) -> tuple[str, ...]:
+        """Properties that viewers see masked or not at all (the sensitivity register)."""
+        return tuple(hidden_fields(self.id, self.properties))
 
     def scope_condition(self, caller: Caller) -> str:
         if self.scope_code is not None:
@@ -220,9 +209,9 @@ class Collection:
 
     def property_sql(self, name: str, caller: Caller) -> str:
         column = f"t.{_ident(name)}"
-        if name in self.sensitive and not caller.sees_personal_data:
-            return MASKS[self.sensitive[name]].format(c=column)
-        return column
+        if caller.sees_personal_data:
+            return column
+        return viewer_sql(self.id, name, column)
 
 
 REGISTRY: dict[str, Collection] = {}
@@ -233,9 +222,7 @@ def register(collection: Collection) -> Collection:
     for name in (collection.id, *collection.all_properties):
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
             raise ValueError(f"{collection.id}: {name!r} is not a plain lower-case name")
-    for name in collection.sensitive.values():
-        if name not in MASKS:
-            raise ValueError(f"{collection.id}: unknown mask {name!r}")
+    collection.sensitive  # noqa: B018 -- every property must be in the sensitivity register
     REGISTRY[collection.id] = collection
     return collection
 
@@ -573,9 +560,7 @@ register(Collection(
                 "labour_members", "category", "main_cause", "secondary_cause",
                 "housing_status", "status", "exit_year", "cadre_id", "scattered",
                 "registered_year", "income_year", "created_at", "updated_at", "version",
-                *SYNTHETIC),
-    sensitive={"head_name": "name", "id_number": "id_number", "phone": "phone",
-               "income": "hidden"},
+                *SYNTHETIC, "head_name", "id_number", "phone", "income"),
     filters={
         "township": township_of("t.village_code"),
         "village": village_of("t.village_code"),
@@ -594,7 +579,8 @@ register(Collection(
                   attributes=((0, HOUSEHOLD_TILE_ATTRIBUTES),),
                   cluster_counts=(("poor", "t.status = 'poor'"),
                                   ("returned", "t.status = 'returned'"))),
-    description="Sensitive fields (head_name, id_number, phone, income) are masked for viewers.",
+    description="Personal fields (head_name, id_number, phone, income) are masked for viewers "
+                "as the sensitivity register says (geo/sensitivity.py).",
 ))  # fmt: skip
 
 register(Collection(
@@ -738,8 +724,9 @@ def collection_from_table(table: sa.Table) -> Collection | None:
     """A default entry for a model table with a geometry column and a one-column key.
 
     Scope by the finest admin code column it has (else by area); filters for its codes and
-    value-set columns; time from its first date column; sensitive columns (``info``) hidden
-    from viewers. An explicit :func:`register` of the same id replaces it.
+    value-set columns; time from its first date column; personal columns masked or hidden
+    from viewers as the sensitivity register says. An explicit :func:`register` of the same
+    id replaces it.
     """
     from layers.models import VOCAB_COLUMNS
 
@@ -750,11 +737,7 @@ def collection_from_table(table: sa.Table) -> Collection | None:
     geom, key = geometry[0], keys[0]
     # Only plain values: JSON and array columns may hold anything (e.g. income histories),
     # so a default entry leaves them out; an explicit entry can add them.
-    plain = [
-        c
-        for c in table.columns
-        if c is not geom and not c.info.get("sensitive") and isinstance(c.type, PLAIN_TYPES)
-    ]
+    plain = [c for c in table.columns if c is not geom and isinstance(c.type, PLAIN_TYPES)]
     codes = [f"t.{_ident(name)}" for name in CODE_COLUMNS if name in table.columns]
     # finest code first, coarser ones where it is empty (e.g. township-level rows)
     code = codes[0] if len(codes) == 1 else (f"coalesce({', '.join(codes)})" if codes else None)
@@ -776,7 +759,6 @@ def collection_from_table(table: sa.Table) -> Collection | None:
         geometry=geom.name,
         geometry_type=_geojson_type(geom.type.geometry_type),
         properties=tuple(c.name for c in plain if c is not key) or (key.name,),
-        sensitive={c.name: "hidden" for c in table.columns if c.info.get("sensitive")},
         scope_code=code,
         id_column=key.name,
         id_type=int if isinstance(key.type, sa.Integer) else str,

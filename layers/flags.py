@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from geo.flags import CADRE_KINDS, FLAG_KINDS, MonitoringPolicy, exit_line, rule_text
 from layers.features import Collection, TileSpec, equals, integer, register, township_of
 from layers.history import as_of_params, as_of_sql, scope_range
+from layers.sensitivity import field_sql, register_sql_mask
 
 LINE_YEARS = range(2000, 2051)
 DEGREES_PER_METRE = 1 / 80_000  # generous: 1 m is at most 1/91,000 degree below 35° N
@@ -280,6 +281,21 @@ CTES = {
         VALUES ('poor', '未脱贫'), ('exited', '已脱贫'), ('returned', '返贫'))""",
 }
 
+# What viewers and public outputs read instead of a description that quotes incomes (the
+# sensitivity register classifies flag.description as masked with this mask): the same text
+# built from the evidence's public keys. Other kinds quote no personal value.
+register_sql_mask(
+    "flag_description",
+    """CASE {t}.kind
+        WHEN 'exited_low_income' THEN format('已脱贫，%s年人均可支配收入低于%s脱贫线%s元',
+            {t}.evidence ->> 'year',
+            CASE WHEN ({t}.evidence ->> 'labour')::boolean THEN '有劳动力户' ELSE '无劳动力户' END,
+            to_char(({t}.evidence ->> 'line')::numeric, 'FM999,999,990'))
+        WHEN 'income_jump' THEN format('人均收入%s年至%s年增长%s倍',
+            {t}.evidence ->> 'from_year', {t}.evidence ->> 'to_year', {t}.evidence ->> 'ratio')
+        ELSE {c} END""",
+)
+
 FLAG_COLUMNS = (
     "kind", "household_id", "cadre_id", "village_code", "township_code", "evidence",
     "description", "geom", "synthetic",
@@ -396,10 +412,11 @@ def _households_table(conn: sa.Connection, name: str, query: FlagQuery) -> None:
     conn.execute(sa.text(f"ANALYZE {name} (id, village_code, status, cadre_id)"))
 
 
-def list_flags(conn: sa.Connection, table: str, policy: MonitoringPolicy):
-    """The flags of a :func:`compute_flags` table with household numbers and cadre names."""
+def list_flags(conn: sa.Connection, table: str, policy: MonitoringPolicy, *, public: bool = False):
+    """The flags of a :func:`compute_flags` table with household numbers and cadre names;
+    ``public``: as viewers see them (the sensitivity register)."""
     sql = f"""
-        SELECT f.*, h.household_no, c.name AS cadre_name
+        SELECT {_columns_sql(FLAG_COLUMNS, public)}, h.household_no, c.name AS cadre_name
         FROM pg_temp.{table} f
         LEFT JOIN household h ON h.id = f.household_id
         LEFT JOIN cadre c ON c.id = f.cadre_id
@@ -424,10 +441,12 @@ def count_flags(conn: sa.Connection, table: str, unit_digits: int = 9) -> pd.Dat
     )
 
 
-def flag_rows(conn: sa.Connection, query: FlagQuery, policy: MonitoringPolicy):
+def flag_rows(
+    conn: sa.Connection, query: FlagQuery, policy: MonitoringPolicy, *, public: bool = False
+):
     """Every flag of the area as of the day: a GeoDataFrame, ordered by township, village,
     household number (nothing written to the ``flag`` table)."""
-    return list_flags(conn, compute_flags(conn, query, policy), policy)
+    return list_flags(conn, compute_flags(conn, query, policy), policy, public=public)
 
 
 def flag_counts(
@@ -494,8 +513,10 @@ def stored_flags(
     kinds: tuple[str, ...] | None = None,
     limit: int = 100,
     offset: int = 0,
+    public: bool = False,
 ) -> tuple[pd.DataFrame, int]:
-    """A page of the ``flag`` table in ``scope`` (as last refreshed) and the total count."""
+    """A page of the ``flag`` table in ``scope`` (as last refreshed) and the total count;
+    ``public``: as viewers see them (the sensitivity register)."""
     where = "starts_with(coalesce(f.village_code, f.township_code), :scope)"
     params: dict = {"scope": scope, "limit": limit, "offset": offset}
     if kinds:
@@ -507,7 +528,8 @@ def stored_flags(
             f"""
             SELECT f.id, f.kind, f.household_id, h.household_no, f.cadre_id,
                    c.name AS cadre_name, f.village_code, f.township_code, f.as_of,
-                   f.description, f.evidence, f.rule, f.profile, f.computed_at,
+                   {_columns_sql(("description", "evidence"), public)},
+                   f.rule, f.profile, f.computed_at,
                    ST_X(f.geom) AS lon, ST_Y(f.geom) AS lat, f.synthetic
             FROM flag f
             LEFT JOIN household h ON h.id = f.household_id
@@ -522,6 +544,13 @@ def stored_flags(
     )
     frame["label"] = frame["kind"].map(FLAG_KINDS)
     return frame, int(total or 0)
+
+
+def _columns_sql(columns: tuple[str, ...], public: bool) -> str:
+    """Flag columns of the row ``f``, masked as the register says when ``public``."""
+    return ", ".join(
+        f"{field_sql('flag', c, f'f.{c}', public=public, alias='f')} AS {c}" for c in columns
+    )
 
 
 def stored_counts(conn: sa.Connection, scope: str) -> pd.DataFrame:
@@ -559,5 +588,6 @@ register(Collection(
                                           (13, ("kind", "household_id", "cadre_id",
                                                 "description")))),
     description="Refreshed by `gongjian flags`: each flag with its rule and evidence. "
-                "Descriptions name no person but cadres (officials); ID numbers are masked.",
+                "Descriptions name no person but cadres (officials); ID numbers are masked; "
+                "viewers get no incomes (evidence and text, geo/sensitivity.py).",
 ))  # fmt: skip

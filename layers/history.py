@@ -345,8 +345,7 @@ register(Collection(
     source="household_history", geometry_type="Point", scope_code="t.village_code",
     properties=("household_id", "valid_from", "recorded_at", "action", "changed", "source",
                 "village_code", "hamlet_id", "members", "labour_members", "category",
-                "housing_status", "status", "exit_year", "cadre_id", "income_year"),
-    sensitive={"income": "hidden"},
+                "housing_status", "status", "exit_year", "cadre_id", "income_year", "income"),
     filters={
         "township": township_of("t.village_code"),
         "household": integer("t.household_id", "household id"),

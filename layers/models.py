@@ -130,9 +130,6 @@ def synthetic_flag() -> Mapped[bool]:
     return mapped_column(Boolean, nullable=False, server_default=text("false"))
 
 
-SENSITIVE = {"sensitive": True}  # masked in public outputs (DESIGN.md: --public)
-
-
 # --- administrative hierarchy ---
 
 
@@ -296,7 +293,7 @@ class WorkGroupMember(Base):
 
 
 class Household(Base):
-    """建档立卡 household. head_name, id_number and phone are sensitive (info['sensitive'])."""
+    """建档立卡 household. Personal fields: see the sensitivity register (geo/sensitivity.py)."""
 
     __tablename__ = "household"
     __table_args__ = (
@@ -332,9 +329,9 @@ class Household(Base):
     village_code: Mapped[str] = mapped_column(CHAR(12), ForeignKey("village.code"), index=True)
     hamlet_id: Mapped[int | None] = mapped_column(Integer, index=True)
     geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
-    head_name: Mapped[str] = mapped_column(Text, info=SENSITIVE)
-    id_number: Mapped[str | None] = mapped_column(CHAR(18), unique=True, info=SENSITIVE)
-    phone: Mapped[str | None] = mapped_column(Text, info=SENSITIVE)
+    head_name: Mapped[str] = mapped_column(Text)
+    id_number: Mapped[str | None] = mapped_column(CHAR(18), unique=True)
+    phone: Mapped[str | None] = mapped_column(Text)
     members: Mapped[int] = mapped_column(Integer)
     labour_members: Mapped[int] = mapped_column(Integer)
     category: Mapped[str] = mapped_column(Text)
@@ -371,7 +368,7 @@ class HouseholdIncome(Base):
 
 
 class HouseholdMember(Base):
-    """A member of a household; name and id_number are sensitive."""
+    """A member of a household (personal fields: geo/sensitivity.py)."""
 
     __tablename__ = "household_member"
     __table_args__ = (
@@ -396,8 +393,8 @@ class HouseholdMember(Base):
     household_id: Mapped[int] = mapped_column(
         ForeignKey("household.id", ondelete="CASCADE"), index=True
     )
-    name: Mapped[str] = mapped_column(Text, info=SENSITIVE)
-    id_number: Mapped[str | None] = mapped_column(CHAR(18), info=SENSITIVE)
+    name: Mapped[str] = mapped_column(Text)
+    id_number: Mapped[str | None] = mapped_column(CHAR(18))
     relation: Mapped[str] = mapped_column(Text)
     sex: Mapped[str] = mapped_column(CHAR(1))
     birth_year: Mapped[int | None] = mapped_column(Integer)
@@ -947,10 +944,8 @@ class HouseholdHistory(Base):
     status: Mapped[str] = mapped_column(Text)
     exit_year: Mapped[int | None] = mapped_column(Integer)
     cadre_id: Mapped[int | None] = mapped_column(Integer)
-    incomes: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, server_default=text("'{}'::jsonb"), info=SENSITIVE
-    )
-    income: Mapped[Decimal | None] = mapped_column(Numeric(14, 2), info=SENSITIVE)
+    incomes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    income: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     income_year: Mapped[int | None] = mapped_column(Integer)
 
 

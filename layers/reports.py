@@ -458,8 +458,10 @@ def monthly_report(
     *,
     with_flags: bool = True,
     with_map: bool = True,
+    public: bool = False,
 ) -> MonthlyReport:
-    """Compute the monthly report of township/county ``code`` for ``period``."""
+    """Compute the monthly report of township/county ``code`` for ``period``; ``public``:
+    its flag list as viewers see it (the sensitivity register: no incomes)."""
     area = find_area(conn, code)
     policy = monitoring_policy(profile)
     params = _params(area, period, policy)
@@ -473,7 +475,7 @@ def monthly_report(
         raise ReportError(f"{area.title} has no registered households on {period.as_of}")
     exits = _with_units(figures["exits"], units, status["unit"])
     exits = _exit_targets(exits, status, period, policy)
-    flags, flag_list = _flags(conn, area, period, policy, with_flags)
+    flags, flag_list = _flags(conn, area, period, policy, with_flags, public)
     report = MonthlyReport(
         area=area,
         period=period,
@@ -583,7 +585,7 @@ def _progress_targets(
     return progress
 
 
-def _flags(conn, area: Area, period: Period, policy: MonitoringPolicy, wanted: bool):
+def _flags(conn, area: Area, period: Period, policy: MonitoringPolicy, wanted: bool, public: bool):
     if not wanted:
         return pd.DataFrame(columns=["unit", "kind", "flags"]), pd.DataFrame()
     query = FlagQuery(area.code, period.as_of)
@@ -591,7 +593,7 @@ def _flags(conn, area: Area, period: Period, policy: MonitoringPolicy, wanted: b
     counts = count_flags(conn, computed, unit_digits=area.unit_digits)
     table = counts.pivot_table(index="unit", columns="kind", values="flags", fill_value=0)
     table = table.reindex(columns=[k for k in FLAG_KINDS if k in table.columns]).reset_index()
-    listing = list_flags(conn, computed, policy)
+    listing = list_flags(conn, computed, policy, public=public)
     return table, pd.DataFrame(listing.drop(columns="geom"))
 
 

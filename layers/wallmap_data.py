@@ -10,7 +10,7 @@ or not yet, poor, exited on its exit date, returned to poverty (返贫), in the 
 in then.
 
 Personal data: with ``public=True`` household head names come back masked in SQL (张*明:
-the same rule as the API's ``MASKS['name']``), so unmasked names never
+the sensitivity register's rule, as the API applies it), so unmasked names never
 reach the renderer. ID numbers and household phones are never fetched. Officials' names and
 work phones (roster, cadres) stay: seed 004 "六有" wants them on the office wall.
 """
@@ -25,8 +25,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from layers.features import MASKS
 from layers.history import as_of_params, as_of_sql
+from layers.sensitivity import field_sql
 
 #: Default share of the township's size added around it when fetching context layers.
 CONTEXT_MARGIN = 0.35
@@ -268,7 +268,7 @@ def county_name(engine: Engine, county: str) -> str | None:
 
 
 def _head_name_sql(public: bool) -> str:
-    return MASKS["name"].format(c="h.head_name") if public else "h.head_name"
+    return field_sql("household", "head_name", "h.head_name", public=public)
 
 
 def _box_margin(town: gpd.GeoDataFrame, share: float) -> float:

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import current_caller
 from api.deps import get_engine
-from geo.masking import mask_name
 from geo.relocation import CRITERIA, RELOCATION_KINDS, SYNTHETIC_NOTE
+from geo.sensitivity import public_frame
 from layers import relocation
 from layers.access import Caller, scoped_connection
 from layers.features import MAX_OFFSET
@@ -65,7 +65,7 @@ def relocation_summary(
     if params.township:
         towns = towns[towns.township_code == params.township]
     if not caller.sees_personal_data:
-        households["head_name"] = households.head_name.map(mask_name)
+        households = public_frame(households, "relocation_household")
     synthetic = bool(towns.synthetic.any()) if len(towns) else False
     return {
         "note": SYNTHETIC_NOTE if synthetic else None,

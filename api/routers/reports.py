@@ -91,7 +91,9 @@ def monthly_report(
     with scoped_connection(engine, caller.scope) as conn:
         period = _period(month, as_of, conn, code)
         try:
-            report = reports.monthly_report(conn, code, period, load_profile())
+            report = reports.monthly_report(
+                conn, code, period, load_profile(), public=not caller.sees_personal_data
+            )
         except reports.ReportError as exc:
             raise HTTPException(404, str(exc)) from None
     if fmt == "json":
@@ -196,7 +198,14 @@ def flags(
             raise HTTPException(404, f"no area {area} in your scope")
         area = caller.scope.code  # a county asked by a township user: their township
     with scoped_connection(engine, caller.scope) as conn:
-        page, total = flag_layer.stored_flags(conn, area, kinds=kinds, limit=limit, offset=offset)
+        page, total = flag_layer.stored_flags(
+            conn,
+            area,
+            kinds=kinds,
+            limit=limit,
+            offset=offset,
+            public=not caller.sees_personal_data,
+        )
     synthetic = bool(page["synthetic"].any()) if len(page) else False
     return {
         "note": SYNTHETIC_NOTE if synthetic else None,
