@@ -199,6 +199,15 @@ def public_value(value: object, how: Rule) -> object:
     return value
 
 
+def shown(output: str, field: str, value: object) -> object:
+    """``value`` of ``field`` of ``output`` as viewers and public outputs see it.
+
+    >>> shown("route_stop", "head_name", "张三明"), shown("cadre", "phone", "13800000000")
+    ('张*明', '13800000000')
+    """
+    return public_value(value, rule(output, field))
+
+
 def public_frame(frame: pd.DataFrame, output: str) -> pd.DataFrame:
     """``frame`` as viewers and public outputs see it: masked columns masked, never-public
     columns dropped, never-public keys of JSON columns removed.

@@ -29,8 +29,9 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Engine
 
 from geo.coverage import CRITERIA, SYNTHETIC_NOTE, CoverageInputs, CoverageResult, assess
-from geo.masking import mask_name, neutralise_formula
+from geo.masking import neutralise_formula
 from geo.policy import Profile, load_profile
+from geo.sensitivity import public_frame
 from layers import features
 from layers.analysis_store import analysis_scope, copy_results, township_groups, write_tables
 
@@ -381,7 +382,7 @@ def export_tables(
     """The tables of an export (CSV: ``uncovered``; XLSX: all), names masked if ``public``."""
     uncovered = uncovered_households(conn, scope, with_names=True)
     if public:
-        uncovered["head_name"] = uncovered.head_name.map(mask_name)
+        uncovered = public_frame(uncovered, "coverage_household")
     uncovered["flags"] = uncovered["flags"].map(lambda f: "、".join(CRITERIA[c] for c in f))
     uncovered["unreachable"] = uncovered["unreachable"].map(lambda u: ",".join(sorted(u)) or None)
     uncovered = uncovered.drop(columns=["reasons"])

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Engine
 
-from geo.masking import mask_name, neutralise_formula
+from geo.masking import neutralise_formula
 from geo.policy import Profile, load_profile
 from geo.relocation import (
     CRITERIA,
@@ -39,6 +39,7 @@ from geo.relocation import (
     assess_relocation,
     relocation_policy,
 )
+from geo.sensitivity import public_frame
 from layers import coverage, features
 from layers.analysis_store import analysis_scope, copy_results, township_groups, write_tables
 
@@ -405,7 +406,7 @@ def export_tables(
     """The tables of an export (CSV: candidates; XLSX: all), names masked if ``public``."""
     found = candidates(conn, scope, with_names=True)
     if public:
-        found["head_name"] = found.head_name.map(mask_name)
+        found = public_frame(found, "relocation_household")
     found["relocation"] = found.relocation.map(RELOCATION_KINDS)
     found["criteria"] = found.criteria.map(lambda cs: "、".join(CRITERIA[c] for c in cs))
     found["hazard_kind"] = found.hazard_kind.map(_label("hazard_kind"))

@@ -29,12 +29,12 @@ import shapely
 import sqlalchemy as sa
 
 from geo.flags import monitoring_policy
-from geo.masking import mask_name
 from geo.policy import Profile, load_profile
 from geo.routing import sampling
 from geo.routing.plan import Inspector, PlanOptions, RoutePlan, plan_routes
 from geo.routing.policy import RoutesPolicy, clock, parse_clock, routes_policy
 from geo.routing.sheets import CHECKS, failing_checks
+from geo.sensitivity import shown
 from layers import audit, features
 from layers.models import Base
 
@@ -183,7 +183,7 @@ def candidates(
     frame = gpd.read_postgis(
         sa.text(CANDIDATES_SQL.format(numbers=where)), conn, geom_col="geom", params=params
     )
-    frame["head_name"] = frame.head_name.map(mask_name)
+    frame["head_name"] = [shown("route_stop", "head_name", v) for v in frame.head_name]
     frame = frame.rename_geometry("geometry")
     frame = sampling.risk_criteria(frame, as_of, policy)
     flags = _monitoring_flags(conn, area_code, as_of, policy) if with_flags else {}
@@ -570,7 +570,7 @@ def load_plan(conn: sa.Connection, plan_id: int, scope: str | None) -> RoutePlan
         geom_col="geom",
         params={"id": plan_id},
     ).rename_geometry("geometry")
-    stops["head_name"] = stops.head_name.map(mask_name)
+    stops["head_name"] = [shown("route_stop", "head_name", v) for v in stops.head_name]
     for column in ("inspector", "day", "seq"):
         stops[column] = pd.array(stops[column], dtype="Int64")
     depots = _depots(days)

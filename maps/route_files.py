@@ -22,11 +22,12 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geo.masking import mask_name, neutralise_formula
+from geo.masking import neutralise_formula
 from geo.routing import export
 from geo.routing.plan import SYNTHETIC_NOTE, RoutePlan
 from geo.routing.policy import clock
 from geo.routing.sheets import results_template
+from geo.sensitivity import shown
 from maps.route_map import render_route_html
 from maps.route_sheet import render_plan_sheets
 
@@ -81,7 +82,10 @@ def stops_csv(plan: RoutePlan) -> str:
     frame["arrival"] = frame.begin_min.map(lambda m: clock(m) if pd.notna(m) else None)
     frame["leg_km"] = (frame.leg_m / 1000).round(2)
     frame["leg_min"] = frame.leg_min.round(1)
-    frame["head_name"] = frame.get("head_name", pd.Series(index=frame.index)).map(mask_name)
+    frame["head_name"] = [
+        shown("route_stop", "head_name", v)
+        for v in frame.get("head_name", pd.Series(index=frame.index))
+    ]
     frame["status"] = frame.status.map({"planned": "已安排", "unassigned": "未安排"})
     for column in CSV_COLUMNS:
         if column not in frame.columns:

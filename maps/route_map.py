@@ -15,10 +15,10 @@ import geopandas as gpd
 from branca.element import Element
 
 from geo import vocab
-from geo.masking import mask_name
 from geo.routing.export import COLOURS, day_title, select
 from geo.routing.plan import SYNTHETIC_NOTE, RoutePlan
 from geo.routing.policy import clock
+from geo.sensitivity import shown
 from maps.webmap import ROAD_COLOURS, VENDOR_DIR, StandaloneMap
 
 RESULT_COLOURS = {"confirmed": "#1a9850", "issues": "#f46d43", "absent": "#878787"}
@@ -107,7 +107,7 @@ def _stop_marker(s, colour: str) -> folium.Marker:
     where = " ".join(
         _esc(v or "")
         for v in (
-            mask_name(getattr(s, "head_name", None)),
+            shown("route_stop", "head_name", getattr(s, "head_name", None)),
             getattr(s, "village_name", None),
             getattr(s, "hamlet_name", None),
         )

@@ -12,7 +12,7 @@ Per inspector-day:
    signature; signature lines for the inspector, the village cadre and the date at the end.
 
 A plan-wide PDF ends with the households that could not be fitted and why. Heads' names are
-masked here whatever the caller passes (``geo.masking.mask_name``); cadres are officials and
+masked here whatever the caller passes (the sensitivity register); cadres are officials and
 keep their names and work phones (seed 004 puts them on the office wall). Output is
 deterministic (no creation date), and every page of synthetic data says 示例数据（合成）.
 """
@@ -31,11 +31,11 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrow, Rectangle
 
-from geo.masking import mask_name
 from geo.routing.export import day_title, select
 from geo.routing.plan import SYNTHETIC_NOTE, RoutePlan
 from geo.routing.policy import clock
 from geo.routing.sheets import CHECK_SHORT
+from geo.sensitivity import shown
 from maps.fonts import bold, use_cjk_fonts
 from maps.wallmap import symbology as sym
 from maps.wallmap.projection import LocalFrame, nice_length
@@ -400,7 +400,7 @@ def _summary_panel(ax: Axes, row, stops: pd.DataFrame, x: float, y: float) -> No
                 va="top")  # fmt: skip
         ax.text(x + 5, yy, clock(s.begin_min), fontsize=7.5, color=INK, va="top")
         ax.text(x + 14, yy, str(s.household_no), fontsize=7.5, color=INK, va="top")
-        ax.text(x + 43, yy, f"{mask_name(getattr(s, 'head_name', None)) or ''}"
+        ax.text(x + 43, yy, f"{_head(s) or ''}"
                 f" {getattr(s, 'village_name', None) or ''}", fontsize=7.5, color=INK,
                 va="top")  # fmt: skip
     if len(shown) < len(stops):
@@ -498,7 +498,7 @@ def _cell(ax: Axes, kind: str, s, x: float, mid: float, width: float) -> None:
         ax.text(x + 1.5, mid, str(s.household_no), fontsize=8, family="DejaVu Sans Mono",
                 color=INK, va="center")  # fmt: skip
     elif kind == "head_name":
-        ax.text(x + width / 2, mid, mask_name(getattr(s, "head_name", None)) or "", ha="center",
+        ax.text(x + width / 2, mid, _head(s) or "", ha="center",
                 **text)  # fmt: skip
     elif kind == "village":
         _two_lines(ax, x + 1.5, mid, getattr(s, "village_name", None),
@@ -580,7 +580,7 @@ def _unassigned_pages(plan: RoutePlan) -> list[Figure]:
         y += 6
         ax.plot([MARGIN, PAGE_W - MARGIN], [y - 1, y - 1], color=INK, lw=0.6)
         for s in rows[start : start + per_page]:
-            values = (str(s.household_no), mask_name(getattr(s, "head_name", None)) or "",
+            values = (str(s.household_no), _head(s) or "",
                       getattr(s, "village_name", None) or "", s.reason_text or "")  # fmt: skip
             for (cx, _), value in zip(columns, values, strict=True):
                 ax.text(cx, y, value, fontsize=8, color=INK, va="top")
@@ -593,3 +593,8 @@ def _empty_page(plan: RoutePlan) -> Figure:
     fig, ax = _page()
     _header(ax, plan, plan.meta.get("title") or "督查走访路线", "本计划没有安排任何走访")
     return fig
+
+
+def _head(stop) -> object:
+    """The stop's household head as the sheet prints it (masked: geo/sensitivity.py)."""
+    return shown("route_stop", "head_name", getattr(stop, "head_name", None))

@@ -332,13 +332,13 @@ def _plan_json(plan, request: Request, plan_id: int) -> dict:
 
 
 def _stop_json(s) -> dict:
-    from geo.masking import mask_name
+    from geo.sensitivity import shown
 
     result = getattr(s, "result", None)
     return {
         "seq": int(s.seq),
         "household_no": s.household_no,
-        "head_name": mask_name(getattr(s, "head_name", None)),
+        "head_name": shown("route_stop", "head_name", getattr(s, "head_name", None)),
         "village": getattr(s, "village_name", None),
         "arrival": clock(s.arrival_min),
         "begin": clock(s.begin_min),

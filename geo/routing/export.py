@@ -4,7 +4,7 @@ Every writer takes a :class:`geo.routing.plan.RoutePlan` (fresh from the solver 
 from the database) and optionally one inspector and day. Stops are waypoints/placemarks named
 ``"03 4418821052030070"`` (order and household number) in visiting order, each day's path
 along the roads is a track/LineString. Household heads' names are always masked here
-(``geo.masking.mask_name``): these files go onto phones.
+(the sensitivity register, ``geo.sensitivity``): these files go onto phones.
 
 >>> from geo.routing.export import stop_label
 >>> stop_label(3, "4418821052030070")
@@ -24,9 +24,9 @@ import pandas as pd
 import shapely
 import simplekml
 
-from geo.masking import mask_name
 from geo.routing.plan import SYNTHETIC_NOTE, RoutePlan
 from geo.routing.policy import clock
+from geo.sensitivity import shown
 
 CREATOR = "gongjian (攻坚图)"
 # Stop fields written to GeoJSON (plus the derived ones below); never unmasked personal data.
@@ -166,7 +166,7 @@ def to_geojson(plan: RoutePlan, inspector: int | None = None, day: int | None = 
 def _stop_properties(stop: Any, kind: str) -> dict[str, Any]:
     props = {k: _plain(getattr(stop, k, None)) for k in STOP_FIELDS if hasattr(stop, k)}
     props["kind"] = kind
-    props["head_name"] = mask_name(getattr(stop, "head_name", None))
+    props["head_name"] = shown("route_stop", "head_name", getattr(stop, "head_name", None))
     if kind == "stop":
         props["label"] = stop_label(stop.seq, stop.household_no)
         props["arrival"] = clock(stop.arrival_min)
@@ -204,7 +204,7 @@ def _lines(geometry) -> list:
 def _stop_text(stop: Any) -> str:
     parts = [
         f"预计走访 {clock(stop.begin_min)}",
-        mask_name(getattr(stop, "head_name", None)) or "",
+        shown("route_stop", "head_name", getattr(stop, "head_name", None)) or "",
         getattr(stop, "village_name", None) or "",
         getattr(stop, "hamlet_name", None) or "",
     ]

@@ -31,8 +31,9 @@ from pathlib import Path
 import pandas as pd
 
 from geo import vocab
-from geo.masking import mask_name, neutralise_formula
+from geo.masking import neutralise_formula
 from geo.routing.policy import clock, parse_clock
+from geo.sensitivity import shown
 
 MAX_BYTES = 20_000_000  # a results sheet is a few hundred rows
 CHECKS: dict[str, str] = {  # 两不愁三保障 (seeds 002/003)
@@ -250,7 +251,7 @@ def results_template(stops: pd.DataFrame, title: str, plan_id: int | None = None
     for row in stops.sort_values(["inspector", "day", "seq"]).itertuples():
         sheet.append([
             plan_id, row.inspector_name, int(row.day), int(row.seq), str(row.household_no),
-            neutralise_formula(mask_name(getattr(row, "head_name", None))),
+            neutralise_formula(shown("route_stop", "head_name", getattr(row, "head_name", None))),
             neutralise_formula(getattr(row, "village_name", None)),
             neutralise_formula(getattr(row, "hamlet_name", None)),
             clock(row.begin_min), None, None, *([None] * len(CHECKS)), None,
