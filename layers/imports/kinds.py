@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from geo import validate as v
 from geo.validate import GUANGDONG_BOUNDS
+from layers.derived_boundaries import refresh_after_import
 from layers.imports import places
 from layers.imports.base import ImportSummary
 from layers.imports.core import STAGING, Context, Kind, as_multi, sql_problems
@@ -251,11 +252,36 @@ def _village_refs(ctx: Context) -> dict[str, pd.Series | None]:
     village = _text(ctx, "village")
     township = _text(ctx, "township")
     code = _ref_code(village, 12)
+    _refuse_mixed_codes_and_names(ctx, village, code)
     return {
         "village_code": code if code is not None else _empty(ctx),
         "village_ref": None if village is None else village.where(code.isna(), None),
         "township_ref": township,
     }
+
+
+def _refuse_mixed_codes_and_names(
+    ctx: Context, village: pd.Series | None, code: pd.Series | None
+) -> None:
+    """A village column holds codes or names, not both: a mix usually means shifted columns
+    or codes typed by hand, and a name silently matching the wrong village is worse."""
+    if village is None or code is None:
+        return
+    given = village.notna().to_numpy()
+    is_code = code.notna().to_numpy()
+    codes, names = int((given & is_code).sum()), int((given & ~is_code).sum())
+    if not codes or not names:
+        return
+    minority = is_code if codes < names else ~is_code
+    what = "a 12-digit code" if codes < names else "a name"
+    for i in np.flatnonzero(given & minority):
+        ctx.errors.add(
+            int(i),
+            ctx.label("village"),
+            f"{what} where the column mostly holds "
+            f"{'names' if codes < names else '12-digit codes'} ({codes} codes, {names} names): "
+            "use codes or names throughout",
+        )
 
 
 def parse_hamlets(ctx: Context) -> pd.DataFrame:
@@ -497,6 +523,17 @@ def new_household_incomes(conn: sa.Connection, ctx: Context) -> None:
         CROSS JOIN LATERAL (VALUES {", ".join(pairs)}) AS y(year, amount)
         WHERE y.amount IS NOT NULL AND y.year IS NOT NULL""")
     ).rowcount
+
+
+def derive_boundaries_after(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    """Counties without real polygons get derived (示意) ones from the new points."""
+    codes = conn.execute(sa.text(f'SELECT DISTINCT village_code FROM "{S}"')).scalars().all()
+    summary.notes.extend(refresh_after_import(conn, [c for c in codes if c]))
+
+
+def households_after(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    household_incomes(conn, ctx, summary)
+    derive_boundaries_after(conn, ctx, summary)
 
 
 def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
@@ -791,6 +828,7 @@ KINDS: dict[str, Kind] = {
             parse_hamlets,
             POINT,
             resolve=resolve_hamlets,
+            after=derive_boundaries_after,
             layer_names=_names("hamlet", "hamlets", "自然村"),
             scope_code="s.village_code",
             extra_staging={"village_ref": "text", "township_ref": "text"},
@@ -803,7 +841,7 @@ KINDS: dict[str, Kind] = {
             parse_households,
             POINT,
             resolve=resolve_households,
-            after=household_incomes,
+            after=households_after,
             before_insert=new_household_incomes,
             on_update=HOUSEHOLD_UPDATE,
             layer_names=_names("household", "households", "贫困户"),
