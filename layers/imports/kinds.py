@@ -135,7 +135,13 @@ def parse_townships(ctx: Context) -> pd.DataFrame:
         seat=seat,
         synthetic=ctx.parse("synthetic", v.parse_bool),
         geom=as_multi(ctx.geometry),
+        boundary_derived=_imported_polygon(ctx),
     )
+
+
+def _imported_polygon(ctx: Context) -> np.ndarray | None:
+    """boundary_derived = false: an imported polygon replaces a derived (示意) one."""
+    return None if ctx.geometry is None else np.zeros(len(ctx.fields), dtype=bool)
 
 
 def _seat(ctx: Context) -> np.ndarray:
@@ -193,6 +199,7 @@ def parse_villages(ctx: Context) -> pd.DataFrame:
         population=population,
         synthetic=ctx.parse("synthetic", v.parse_bool),
         geom=as_multi(ctx.geometry),
+        boundary_derived=_imported_polygon(ctx),
     )
     for name in [f for f in ctx.fields.columns if f.startswith(("income_", "collective_income_"))]:
         frame[name] = ctx.parse(name, v.parse_number).to_numpy(dtype=object)
@@ -203,6 +210,55 @@ def parse_villages(ctx: Context) -> pd.DataFrame:
 def resolve_village_parent(conn: sa.Connection, ctx: Context) -> None:
     places.require_parent(conn, ctx, "township_code", "township", ctx.label("township_code"))
     _prefix(conn, ctx, "township_code", 9)
+
+
+def villages_after(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    village_incomes(conn, ctx, summary)
+    if ctx.geometry is not None:
+        report_misplaced_households(conn, ctx, summary)
+
+
+MISPLACED_SQL = f"""
+SELECT s._row, v.code, v.name, h.household_no,
+       round(ST_Distance(v.geom::geography, h.geom::geography)) AS metres,
+       (SELECT o.code || ' ' || o.name FROM village o
+        WHERE o.geom IS NOT NULL AND NOT o.boundary_derived AND ST_Covers(o.geom, h.geom)
+        ORDER BY o.code LIMIT 1) AS falls_in
+FROM "{S}" s JOIN village v ON v.code = s.code JOIN household h ON h.village_code = v.code
+WHERE s.geom IS NOT NULL AND NOT ST_Covers(v.geom, h.geom)
+  AND NOT ST_DWithin(v.geom::geography, h.geom::geography, :tolerance)
+ORDER BY s._row, h.household_no
+"""
+
+
+def report_misplaced_households(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    """Real village polygons replace derived ones; every household whose point they leave
+    outside its own village is reported (the codes still decide where it belongs)."""
+    rows = conn.execute(sa.text(MISPLACED_SQL), {"tolerance": places.TOLERANCE_M}).all()
+    for row, code, name, household, metres, falls_in in rows:
+        summary.misplaced.append(
+            {
+                "file": ctx.source.path.name,
+                "row": ctx.source.row(row),
+                "field": "geometry",
+                "village": f"{code} {name}",
+                "household_no": household,
+                "distance_m": float(metres),
+                "falls_in": falls_in,
+            }
+        )
+    if rows:
+        summary.notes.append(
+            f"{len(rows)} households lie outside their village's new polygon "
+            f"(more than {places.TOLERANCE_M:.0f} m; their village code still decides "
+            "where they belong): "
+            + "; ".join(
+                f"row {m['row']} {m['village']}: household {m['household_no']} "
+                f"{m['distance_m']:.0f} m outside, in {m['falls_in'] or 'no village'}"
+                for m in summary.misplaced[:20]
+            )
+            + ("; …" if len(rows) > 20 else "")
+        )
 
 
 def village_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
@@ -816,7 +872,7 @@ KINDS: dict[str, Kind] = {
             parse_villages,
             POLYGON,
             resolve=resolve_village_parent,
-            after=village_incomes,
+            after=villages_after,
             layer_names=_names("village", "villages", "行政村"),
             scope_code="s.code",
             scope_field="code",
