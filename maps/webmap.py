@@ -339,11 +339,16 @@ def _add_sheet_layers(fmap: folium.Map, sheet) -> None:
     lines(layers.get("roads"), "道路", lambda f: {
         "color": ROAD_COLOURS.get(f["properties"].get("road_class"), "#999"), "weight": 2,
         "dashArray": None if f["properties"].get("surface") == "hardened" else "5 4"})  # fmt: skip
-    lines(sheet.villages[["code", "name", "key_level", "geometry"]], "行政村", lambda f: {
-        "color": "#54278f", "weight": 1, "fillColor": "#ffeda0",
+    # derived outlines (示意界线, from household points) dashed, and said so in the layer name
+    derived = "（示意界线）" if sheet.boundaries_derived else ""
+    dashes = "6 4" if sheet.boundaries_derived else None
+    lines(sheet.villages[["code", "name", "key_level", "boundary_derived", "geometry"]],
+          "行政村" + derived, lambda f: {
+        "color": "#54278f", "weight": 1, "fillColor": "#ffeda0", "dashArray": dashes,
         "fillOpacity": 0.25 if f["properties"].get("key_level") else 0})  # fmt: skip
-    lines(sheet.township[["code", "name", "geometry"]], "乡镇界",
-          lambda f: {"color": "#3f007d", "weight": 3, "fill": False})  # fmt: skip
+    lines(sheet.township[["code", "name", "boundary_derived", "geometry"]], "乡镇界" + derived,
+          lambda f: {"color": "#3f007d", "weight": 3, "fill": False,
+                     "dashArray": dashes})  # fmt: skip
     homes = sheet.households
     if homes.empty:
         return
