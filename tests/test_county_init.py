@@ -204,6 +204,14 @@ def test_village_names_resolve_within_their_township(db, tmp_path: Path):
     assert other.code != one.code
 
 
+def test_an_unknown_village_name_is_refused(db, tmp_path: Path):
+    rows = household_rows(chosen_villages()[:1], per_village=2, seed=6, by="name")
+    rows[1]["所在村"] = "无名村"
+    with pytest.raises(ImportError_, match=r"row 3, field '所在村': no village '无名村' in township"):
+        import_file(db, "households", write_list(rows, tmp_path / "unknown.csv"),
+                    ImportOptions(actor=ACTOR))  # fmt: skip
+
+
 def test_an_ambiguous_village_name_is_refused_listing_the_candidates(db, tmp_path: Path):
     _, candidates = duplicate_village_name()
     rows = household_rows(candidates[:1], per_village=1, seed=4, by="name")
