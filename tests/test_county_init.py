@@ -207,7 +207,8 @@ def test_village_names_resolve_within_their_township(db, tmp_path: Path):
 def test_an_unknown_village_name_is_refused(db, tmp_path: Path):
     rows = household_rows(chosen_villages()[:1], per_village=2, seed=6, by="name")
     rows[1]["所在村"] = "无名村"
-    with pytest.raises(ImportError_, match=r"row 3, field '所在村': no village '无名村' in township"):
+    expected = r"row 3, field '所在村': no village '无名村' in township"
+    with pytest.raises(ImportError_, match=expected):
         import_file(db, "households", write_list(rows, tmp_path / "unknown.csv"),
                     ImportOptions(actor=ACTOR))  # fmt: skip
 
