@@ -74,6 +74,7 @@ class WebMapConfig:
     online_tiles: Sequence[Mapping[str, str]] = ()
     wallmap_formats: Sequence[str] = ()  # formats of /maps/townships/{code}/gongjian.{fmt}
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    note: str = ""  # 示例数据（合成） while synthetic data is loaded
 
 
 def labels() -> dict[str, dict[str, str]]:
@@ -149,7 +150,7 @@ class _Start(MacroElement):
             "wallmapFormats": list(config.wallmap_formats),
             "labels": dict(config.labels),
             "colors": {"status": STATUS_COLOURS},  # the wall map's, so both read the same
-            "note": SYNTHETIC_NOTE,
+            "note": config.note,
         }
         # "</" must not end the <script> element early
         self.config_json = json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")

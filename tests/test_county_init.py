@@ -3,6 +3,7 @@ the boundaries derived from the points (real PostGIS, a database of the module's
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -279,3 +280,42 @@ def test_real_polygons_replace_derived_ones_and_misplaced_households_are_reporte
         assert report["falls_in"].startswith(derived.loc[second, "code"])
         assert report["distance_m"] > 10
         assert any(moved["户编号"] in note for note in summary.notes)
+
+
+def test_synthetic_label_only_when_the_registry_holds_synthetic_data(db, imported):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.api_support import new_users
+
+    users = new_users(db)
+    users.add("admin", "admin", COUNTY)
+    township = imported["villages"][0].code[:9]
+
+    def outputs() -> list[str]:
+        with TestClient(create_app(db)) as client:
+            headers = users.headers("admin")
+            return [
+                client.get("/openapi.json").json()["info"]["description"],
+                client.get("/?f=json").json()["description"],
+                client.get("/?f=html").text,
+                client.get("/tiles/village.json", headers=headers).json()["attribution"],
+                client.get(f"/collections/village/items?township={township}", headers=headers).text,
+            ]
+
+    real = outputs()
+    assert not [text for text in real if "示例数据" in text]
+    items = json.loads(real[-1])
+    drawn = [f for f in items["features"] if f["geometry"] is not None]
+    assert drawn and all(f["properties"]["boundary_derived"] for f in drawn)
+    assert not any(f["properties"]["boundary_derived"] for f in items["features"] if f not in drawn)
+    with db.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO dataset (name, fingerprint, synthetic) VALUES ('t', 'x', true)")
+        )
+    try:
+        assert all("示例数据（合成）" in text for text in outputs())
+    finally:
+        with db.begin() as conn:
+            conn.execute(sa.text("DELETE FROM dataset WHERE name = 't'"))
+        users.drop()
