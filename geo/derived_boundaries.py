@@ -195,11 +195,13 @@ def terrain_cost(elevation: Elevation) -> np.ndarray:
     steep = np.hypot(gx, gy)
     low, high = np.nanmin(z), np.nanmax(z)
     height = (z - low) / max(float(high - low), 1.0)
-    cost = (1 + 10 * steep) * (1 + 4 * np.nan_to_num(height, nan=1.0))
+    # weights judged on the demo county (bench/derived_boundaries.py): slope and relative
+    # height both push divides onto ridges, as hill villages' boundaries tend to run
+    cost = (1 + 10 * steep) * (1 + 8 * np.nan_to_num(height, nan=1.0))
     return np.where(np.isfinite(z), cost, float(np.nanmax(cost)))
 
 
-def read_elevation(path: str, frame: BaseGeometry, res: float = 0.002) -> Elevation:
+def read_elevation(path: str, frame: BaseGeometry, res: float = 0.001) -> Elevation:
     """The DEM at ``path`` resampled (mean) to a ``res``-degree grid covering ``frame``."""
     import rasterio
     from rasterio.enums import Resampling
