@@ -75,7 +75,7 @@ ORDER BY 1, 2
 
 DEM_SQL = """
 SELECT r.path FROM raster r, county c
-WHERE c.code = :county AND r.kind = 'dem' AND ST_Intersects(r.bounds, c.geom)
+WHERE c.code = :county AND r.kind = 'dem' AND ST_Covers(r.bounds, c.geom)
 ORDER BY r.resolution_m, r.id
 """
 
