@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
@@ -32,11 +33,21 @@ from api.routers import (
 from api.settings import ApiSettings
 from layers.access import restricted_engine
 from layers.changes import ChangeWatcher
+from layers.datasets import synthetic_note
 from layers.features import REGISTRY, register_model_tables
 from layers.tiles import TileCache
 
 STATIC = Path(__file__).resolve().parent / "static"
 LAYER_PARAMETERS = frozenset({"collection_id", "layer"})
+
+
+def _data_note(engine: Engine) -> str:
+    """The app description names synthetic data only when the dataset registry has some."""
+    try:
+        note = synthetic_note(engine)
+    except sa.exc.SQLAlchemyError:  # a database not migrated yet has no registry
+        return ""
+    return f" {note}." if note else ""
 
 
 def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
@@ -63,7 +74,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
         title=settings.title,
         version="0.1.0",
         description="攻坚图 map API: OGC API – Features, vector tiles, edits and the web map. "
-        "Data requests need a bearer token (`gongjian user add`). 示例数据（合成）.",
+        "Data requests need a bearer token (`gongjian user add`)." + _data_note(engine),
     )
     app.state.login_engine = engine
     app.state.engine = restricted_engine(engine, settings.db_role)

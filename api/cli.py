@@ -9,6 +9,7 @@ import typer
 
 from api import (
     cli_analysis,
+    cli_county,
     cli_data,
     cli_maps,
     cli_relocation,
@@ -32,6 +33,7 @@ db_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 cli_data.register(app)
+cli_county.register(app)
 cli_users.register(app)
 cli_analysis.register(app)
 cli_maps.register(app)

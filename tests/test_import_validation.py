@@ -74,7 +74,7 @@ CASES = {
     "outside Guangdong": ({"经度": 121.47, "纬度": 31.23}, "经度", "outside Guangdong"),
     "missing name": ({"户主姓名": None}, "户主姓名", "missing"),
     "unknown village": ({"所在村": "449812100299"}, "所在村", "no village with code 449812100299"),
-    "unknown village name": ({"所在村": "无名村"}, "所在村", "no village '无名村'"),
+    "a village name among codes": ({"所在村": "无名村"}, "所在村", "codes or names throughout"),
     "point outside its village": ({"经度": 113.43}, "经度", "m outside its village"),
     "unknown hamlet": ({"自然村": "没有村"}, "自然村", "no hamlet '没有村'"),
     "unknown cadre": ({"帮扶责任人": "无此人"}, "帮扶责任人", "no cadre '无此人'"),

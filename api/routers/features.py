@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.auth import current_caller
-from api.deps import ItemsParams, get_engine
+from api.deps import ItemsParams, get_engine, synthetic_note
 from layers import features
 from layers.access import Caller, scoped_connection
 
@@ -44,7 +44,8 @@ def landing(
     base = _base(request)
     return {
         "title": request.app.state.settings.title,
-        "description": "攻坚图: poverty-alleviation layers of the township (示例数据（合成）)",
+        "description": "攻坚图: poverty-alleviation layers of the township"
+        + (f" ({note})" if (note := synthetic_note(request)) else ""),
         "links": [
             {"rel": "self", "type": "application/json", "href": f"{base}/?f=json"},
             {"rel": "alternate", "type": "text/html", "href": f"{base}/?f=html"},
@@ -134,7 +135,7 @@ def items(
             "numberMatched": page.number_matched,
             "numberReturned": page.number_returned,
             "links": _page_links(request, query, page),
-            "attribution": "示例数据（合成）",
+            **({"attribution": note} if (note := synthetic_note(request)) else {}),
         },
     )
     return Response(body, media_type=GEOJSON)

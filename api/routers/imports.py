@@ -186,4 +186,5 @@ def _summary_json(kind: str, summary: ImportSummary) -> dict:
         },
         "notes": summary.notes,
         "errors": summary.errors,
+        "misplaced": summary.misplaced,
     }

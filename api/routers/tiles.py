@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import authenticate, autocommit, bearer, current_caller
-from api.deps import get_engine, layer_filters
+from api.deps import get_engine, layer_filters, synthetic_note
 from layers import features, tiles
 from layers.access import Caller, scoped_connection
 
@@ -99,4 +99,6 @@ def tilejson(
         extent = features.extent(conn, coll, caller)
     bounds = extent.get("spatial", {}).get("bbox", [None])[0]
     base = str(request.base_url).rstrip("/")
-    return tiles.tilejson(coll, f"{base}/tiles/{coll.id}/{{z}}/{{x}}/{{y}}.mvt", bounds)
+    return tiles.tilejson(
+        coll, f"{base}/tiles/{coll.id}/{{z}}/{{x}}/{{y}}.mvt", bounds, synthetic_note(request)
+    )

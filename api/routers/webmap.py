@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import current_caller
-from api.deps import get_engine
+from api.deps import get_engine, synthetic_note
 from layers import features
 from layers.access import Caller, scope_name, scoped_connection
 from maps import webmap
@@ -31,8 +31,10 @@ def wallmap_formats() -> tuple[str, ...]:
 def webmap_page(request: Request, township: str | None) -> HTMLResponse:
     settings = request.app.state.settings
     bounds = _hillshade_bounds(request)
+    note = synthetic_note(request)
     config = webmap.WebMapConfig(
-        title=f"{settings.title} · {webmap.SYNTHETIC_NOTE}",
+        title=f"{settings.title} · {note}" if note else settings.title,
+        note=note,
         township=township,
         layers=[
             webmap.LayerInfo(c.id, c.title, c.geometry_type, c.tile.min_zoom, c.tile.cluster_below)

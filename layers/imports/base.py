@@ -124,6 +124,8 @@ class ImportSummary:
     notes: list[str] = field(default_factory=list)
     extra: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # table -> i/u/unch
     errors: list[dict] = field(default_factory=list)  # the rejected rows' problems
+    # households left outside their village by newly imported village polygons
+    misplaced: list[dict] = field(default_factory=list)
 
     def describe(self) -> str:
         verb = "would load" if self.dry_run else "loaded"

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from geo import validate as v
 from geo.validate import GUANGDONG_BOUNDS
+from layers.derived_boundaries import refresh_after_import
 from layers.imports import places
 from layers.imports.base import ImportSummary
 from layers.imports.core import STAGING, Context, Kind, as_multi, sql_problems
@@ -134,7 +135,13 @@ def parse_townships(ctx: Context) -> pd.DataFrame:
         seat=seat,
         synthetic=ctx.parse("synthetic", v.parse_bool),
         geom=as_multi(ctx.geometry),
+        boundary_derived=_imported_polygon(ctx),
     )
+
+
+def _imported_polygon(ctx: Context) -> np.ndarray | None:
+    """boundary_derived = false: an imported polygon replaces a derived (示意) one."""
+    return None if ctx.geometry is None else np.zeros(len(ctx.fields), dtype=bool)
 
 
 def _seat(ctx: Context) -> np.ndarray:
@@ -192,6 +199,7 @@ def parse_villages(ctx: Context) -> pd.DataFrame:
         population=population,
         synthetic=ctx.parse("synthetic", v.parse_bool),
         geom=as_multi(ctx.geometry),
+        boundary_derived=_imported_polygon(ctx),
     )
     for name in [f for f in ctx.fields.columns if f.startswith(("income_", "collective_income_"))]:
         frame[name] = ctx.parse(name, v.parse_number).to_numpy(dtype=object)
@@ -202,6 +210,55 @@ def parse_villages(ctx: Context) -> pd.DataFrame:
 def resolve_village_parent(conn: sa.Connection, ctx: Context) -> None:
     places.require_parent(conn, ctx, "township_code", "township", ctx.label("township_code"))
     _prefix(conn, ctx, "township_code", 9)
+
+
+def villages_after(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    village_incomes(conn, ctx, summary)
+    if ctx.geometry is not None:
+        report_misplaced_households(conn, ctx, summary)
+
+
+MISPLACED_SQL = f"""
+SELECT s._row, v.code, v.name, h.household_no,
+       round(ST_Distance(v.geom::geography, h.geom::geography)) AS metres,
+       (SELECT o.code || ' ' || o.name FROM village o
+        WHERE o.geom IS NOT NULL AND NOT o.boundary_derived AND ST_Covers(o.geom, h.geom)
+        ORDER BY o.code LIMIT 1) AS falls_in
+FROM "{S}" s JOIN village v ON v.code = s.code JOIN household h ON h.village_code = v.code
+WHERE s.geom IS NOT NULL AND NOT ST_Covers(v.geom, h.geom)
+  AND NOT ST_DWithin(v.geom::geography, h.geom::geography, :tolerance)
+ORDER BY s._row, h.household_no
+"""
+
+
+def report_misplaced_households(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    """Real village polygons replace derived ones; every household whose point they leave
+    outside its own village is reported (the codes still decide where it belongs)."""
+    rows = conn.execute(sa.text(MISPLACED_SQL), {"tolerance": places.TOLERANCE_M}).all()
+    for row, code, name, household, metres, falls_in in rows:
+        summary.misplaced.append(
+            {
+                "file": ctx.source.path.name,
+                "row": ctx.source.row(row),
+                "field": "geometry",
+                "village": f"{code} {name}",
+                "household_no": household,
+                "distance_m": float(metres),
+                "falls_in": falls_in,
+            }
+        )
+    if rows:
+        summary.notes.append(
+            f"{len(rows)} households lie outside their village's new polygon "
+            f"(more than {places.TOLERANCE_M:.0f} m; their village code still decides "
+            "where they belong): "
+            + "; ".join(
+                f"row {m['row']} {m['village']}: household {m['household_no']} "
+                f"{m['distance_m']:.0f} m outside, in {m['falls_in'] or 'no village'}"
+                for m in summary.misplaced[:20]
+            )
+            + ("; …" if len(rows) > 20 else "")
+        )
 
 
 def village_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
@@ -251,11 +308,36 @@ def _village_refs(ctx: Context) -> dict[str, pd.Series | None]:
     village = _text(ctx, "village")
     township = _text(ctx, "township")
     code = _ref_code(village, 12)
+    _refuse_mixed_codes_and_names(ctx, village, code)
     return {
         "village_code": code if code is not None else _empty(ctx),
         "village_ref": None if village is None else village.where(code.isna(), None),
         "township_ref": township,
     }
+
+
+def _refuse_mixed_codes_and_names(
+    ctx: Context, village: pd.Series | None, code: pd.Series | None
+) -> None:
+    """A village column holds codes or names, not both: a mix usually means shifted columns
+    or codes typed by hand, and a name silently matching the wrong village is worse."""
+    if village is None or code is None:
+        return
+    given = village.notna().to_numpy()
+    is_code = code.notna().to_numpy()
+    codes, names = int((given & is_code).sum()), int((given & ~is_code).sum())
+    if not codes or not names:
+        return
+    minority = is_code if codes < names else ~is_code
+    what = "a 12-digit code" if codes < names else "a name"
+    for i in np.flatnonzero(given & minority):
+        ctx.errors.add(
+            int(i),
+            ctx.label("village"),
+            f"{what} where the column mostly holds "
+            f"{'names' if codes < names else '12-digit codes'} ({codes} codes, {names} names): "
+            "use codes or names throughout",
+        )
 
 
 def parse_hamlets(ctx: Context) -> pd.DataFrame:
@@ -497,6 +579,17 @@ def new_household_incomes(conn: sa.Connection, ctx: Context) -> None:
         CROSS JOIN LATERAL (VALUES {", ".join(pairs)}) AS y(year, amount)
         WHERE y.amount IS NOT NULL AND y.year IS NOT NULL""")
     ).rowcount
+
+
+def derive_boundaries_after(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    """Counties without real polygons get derived (示意) ones from the new points."""
+    codes = conn.execute(sa.text(f'SELECT DISTINCT village_code FROM "{S}"')).scalars().all()
+    summary.notes.extend(refresh_after_import(conn, [c for c in codes if c]))
+
+
+def households_after(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
+    household_incomes(conn, ctx, summary)
+    derive_boundaries_after(conn, ctx, summary)
 
 
 def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
@@ -779,7 +872,7 @@ KINDS: dict[str, Kind] = {
             parse_villages,
             POLYGON,
             resolve=resolve_village_parent,
-            after=village_incomes,
+            after=villages_after,
             layer_names=_names("village", "villages", "行政村"),
             scope_code="s.code",
             scope_field="code",
@@ -791,6 +884,7 @@ KINDS: dict[str, Kind] = {
             parse_hamlets,
             POINT,
             resolve=resolve_hamlets,
+            after=derive_boundaries_after,
             layer_names=_names("hamlet", "hamlets", "自然村"),
             scope_code="s.village_code",
             extra_staging={"village_ref": "text", "township_ref": "text"},
@@ -803,7 +897,7 @@ KINDS: dict[str, Kind] = {
             parse_households,
             POINT,
             resolve=resolve_households,
-            after=household_incomes,
+            after=households_after,
             before_insert=new_household_incomes,
             on_update=HOUSEHOLD_UPDATE,
             layer_names=_names("household", "households", "贫困户"),

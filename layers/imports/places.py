@@ -80,11 +80,18 @@ def resolve_villages(conn: sa.Connection, ctx: Context) -> None:
 
 
 def _villages_by_name(conn: sa.Connection, ctx: Context) -> None:
+    """A village name (as offices write it, 大塘村, or official, 大塘村委会) within the row's
+    township when given; a name matching several villages is refused listing them."""
+    matches = """
+        FROM village v JOIN township t ON t.code = v.township_code
+        WHERE s2.village_ref IN (v.name, v.official_name)
+          AND (s2.township_ref IS NULL OR s2.township_ref IN (t.code, t.name))"""
     conn.execute(
         sa.text(f"""
         UPDATE "{S}" s SET village_code = m.code FROM (
             SELECT s2._row, min(v.code) AS code, count(*) AS n FROM "{S}" s2
-            JOIN village v ON v.name = s2.village_ref JOIN township t ON t.code = v.township_code
+            JOIN village v ON s2.village_ref IN (v.name, v.official_name)
+            JOIN township t ON t.code = v.township_code
             WHERE s2.village_code IS NULL AND s2.village_ref IS NOT NULL
               AND (s2.township_ref IS NULL OR s2.township_ref IN (t.code, t.name))
             GROUP BY s2._row) m
@@ -94,17 +101,16 @@ def _villages_by_name(conn: sa.Connection, ctx: Context) -> None:
         ctx,
         conn,
         f"""
-        SELECT s._row, s.village_ref, s.township_ref, (SELECT string_agg(t.name, '、' ORDER BY
-            t.code)
-            FROM village v JOIN township t ON t.code = v.township_code
-            WHERE v.name = s.village_ref AND (s.township_ref IS NULL OR s.township_ref IN
-                (t.code, t.name)))
+        SELECT s._row, s.village_ref, s.township_ref,
+            (SELECT string_agg(v.code || ' ' || v.name || '（' || t.name || '）', '、'
+                               ORDER BY v.code) {matches.replace("s2.", "s.")}),
+            (SELECT count(*) {matches.replace("s2.", "s.")})
         FROM "{S}" s WHERE s.village_code IS NULL AND s.village_ref IS NOT NULL""",
         "village",
         lambda r: (
-            f"village {r[1]!r} is in several townships ({r[3]}): "
-            "add a 乡镇 column or use the 12-digit code"
-            if r[3] and "、" in r[3]
+            f"village {r[1]!r} matches {r[4]} villages ({r[3]}): "
+            + ("use the 12-digit code" if r[2] else "add a 乡镇 column or use the 12-digit code")
+            if r[4] > 1
             else f"no village {r[1]!r}"
             + (f" in township {r[2]!r}" if r[2] else "")
             + " in the database"
@@ -116,7 +122,7 @@ def _villages_by_location(conn: sa.Connection, ctx: Context) -> None:
     conn.execute(
         sa.text(f"""
         UPDATE "{S}" s SET village_code = (SELECT v.code FROM village v
-            WHERE ST_Covers(v.geom, s.geom) ORDER BY v.code LIMIT 1)
+            WHERE ST_Covers(v.geom, s.geom) AND NOT v.boundary_derived ORDER BY v.code LIMIT 1)
         WHERE s.village_code IS NULL""")
     )
     sql_problems(
@@ -125,11 +131,12 @@ def _villages_by_location(conn: sa.Connection, ctx: Context) -> None:
         f"""
         SELECT s._row, n.code, n.name, round(ST_Distance(n.geom::geography, s.geom::geography))
         FROM "{S}" s LEFT JOIN LATERAL (SELECT code, name, geom FROM village
-            ORDER BY geom <-> s.geom LIMIT 1) n ON true
+            WHERE geom IS NOT NULL AND NOT boundary_derived ORDER BY geom <-> s.geom LIMIT 1) n
+            ON true
         WHERE s.village_code IS NULL""",
         "geometry",
         lambda r: (
-            "inside no village and no village column to say which"
+            "inside no village (with an imported polygon) and no village column to say which"
             + (f" (nearest: {r[1]} {r[2]}, {r[3]:.0f} m away)" if r[1] else "")
         ),
     )
@@ -148,9 +155,9 @@ def points_in_villages(conn: sa.Connection, ctx: Context) -> None:
         SELECT s._row, s.village_code, v.name, round(ST_Distance(v.geom::geography,
             s.geom::geography)),
             (SELECT o.code || ' ' || o.name FROM village o WHERE ST_Covers(o.geom, s.geom)
-             ORDER BY o.code LIMIT 1), ST_X(s.geom), ST_Y(s.geom)
+             AND NOT o.boundary_derived ORDER BY o.code LIMIT 1), ST_X(s.geom), ST_Y(s.geom)
         FROM "{S}" s JOIN village v ON v.code = s.village_code
-        WHERE NOT ST_Covers(v.geom, s.geom)
+        WHERE NOT v.boundary_derived AND NOT ST_Covers(v.geom, s.geom)
           AND NOT ST_DWithin(v.geom::geography, s.geom::geography, :tolerance)"""),
         {"tolerance": TOLERANCE_M},
     ).all()
@@ -174,7 +181,8 @@ def _offset_check(conn: sa.Connection, ctx: Context, misfits: int) -> None:
     sample = conn.execute(
         sa.text(f"""
         SELECT ST_X(s.geom), ST_Y(s.geom), ST_AsBinary(v.geom) FROM "{S}" s
-        JOIN village v ON v.code = s.village_code ORDER BY s._row LIMIT :n"""),
+        JOIN village v ON v.code = s.village_code
+        WHERE v.geom IS NOT NULL AND NOT v.boundary_derived ORDER BY s._row LIMIT :n"""),
         {"n": GUESS_SAMPLE},
     ).all()
     x = np.array([r[0] for r in sample])

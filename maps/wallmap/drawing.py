@@ -109,6 +109,7 @@ class ProjectedSheet:
     household_marks: pd.DataFrame | None = None
     cadre_names: dict = field(default_factory=dict)
     sector_labels: list = field(default_factory=list)  # (name, map point, colour) to label
+    boundaries_derived: bool = False  # outlines derived from points: drawn as 示意界线
 
 
 @dataclass(frozen=True)
@@ -359,28 +360,39 @@ def draw_roads(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendE
     return entries
 
 
+#: dash patterns (multiples of the line width): surveyed boundaries dash-dot, derived ones
+#: (示意界线, from household points) plain short dashes so they read as approximate
+VILLAGE_DASHES = (6, 2, 1.2, 2)
+TOWNSHIP_DASHES = (7, 1.5, 1.2, 1.5)
+DERIVED_DASHES = (2.5, 2)
+DERIVED_LABEL = "（示意界线）"
+
+
 def draw_boundaries(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
     """Village boundaries (each shared edge drawn once), township boundary with a halo."""
     entries = []
     township_line = data.township.boundary
+    derived = data.boundaries_derived
+    suffix = DERIVED_LABEL if derived else ""
     if not data.villages.empty:
         edges = shapely.union_all([g.boundary for g in data.villages.geometry])
         inner = edges.difference(township_line.buffer(ctx.view.metres_per_mm * 0.3))
         width = ctx.paper.symbol("village_line")
+        dashes = tuple(d * width for d in (DERIVED_DASHES if derived else VILLAGE_DASHES))
         ax.add_collection(
             LineCollection(
                 line_segments([inner]),
                 colors=sym.VILLAGE_LINE,
                 linewidths=width,
-                linestyles=[(0, (6 * width, 2 * width, 1.2 * width, 2 * width))],
+                linestyles=[(0, dashes)],
                 zorder=6,
             )
         )
         entries.append(
             LegendEntry(
                 SECTION_ADMIN,
-                "村界",
-                LineGlyph(sym.VILLAGE_LINE, width, tuple(d * width for d in (6, 2, 1.2, 2))),
+                "村界" + suffix,
+                LineGlyph(sym.VILLAGE_LINE, width, dashes),
                 f"{len(data.villages)} 个行政村",
             )
         )
@@ -397,6 +409,7 @@ def draw_boundaries(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
             )
         )
     width = ctx.paper.symbol("township_line")
+    township_dashes = tuple(d * width for d in (DERIVED_DASHES if derived else TOWNSHIP_DASHES))
     segs = line_segments([township_line])
     ax.add_collection(
         LineCollection(
@@ -414,7 +427,7 @@ def draw_boundaries(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
             segs,
             colors=sym.TOWNSHIP_LINE,
             linewidths=width,
-            linestyles=[(0, (7 * width, 1.5 * width, 1.2 * width, 1.5 * width))],
+            linestyles=[(0, township_dashes)],
             zorder=6.6,
         )
     )
@@ -422,11 +435,11 @@ def draw_boundaries(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
         0,
         LegendEntry(
             SECTION_ADMIN,
-            "乡镇界",
+            "乡镇界" + suffix,
             LineGlyph(
                 sym.TOWNSHIP_LINE,
                 width,
-                tuple(d * width for d in (7, 1.5, 1.2, 1.5)),
+                township_dashes,
                 sym.TOWNSHIP_HALO,
                 width * 3.2,
             ),

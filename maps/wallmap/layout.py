@@ -46,7 +46,11 @@ def header_height(paper: Paper) -> float:
     ) * MM_PER_PT + 1.5 * paper.type_scale
 
 
-def footer_height(paper: Paper, lines: int = 3) -> float:
+#: notes at the foot: scope, dates and projection, (示意界线 when derived), credits
+FOOTER_LINES = 4
+
+
+def footer_height(paper: Paper, lines: int = FOOTER_LINES) -> float:
     return lines * paper.pt("note") * MM_PER_PT * 1.45 + 1.0 * paper.type_scale
 
 

@@ -58,6 +58,7 @@ def projected_sheet(sheet: SheetData, view: MapView) -> ProjectedSheet:
         layers={name: project(frame, view) for name, frame in sheet.layers.items()},
         seat=seat,
         cadre_names=dict(zip(sheet.cadres["cadre_id"], sheet.cadres["name"], strict=True)),
+        boundaries_derived=sheet.boundaries_derived,
     )
 
 

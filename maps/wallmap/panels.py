@@ -31,6 +31,10 @@ from maps.wallmap.paper import MM_PER_PT, Paper
 from maps.wallmap.projection import LocalFrame
 
 SYNTHETIC_STAMP = "示例数据（合成）"
+DERIVED_NOTE = (
+    "乡镇界、村界为示意界线：由贫困户和自然村的位置推算，仅示意各村范围，不作权属依据；"
+    "户数统计按行政区划代码（统计用区划代码 2023），不依界线。"
+)
 PROVINCE_CRS = "+proj=aea +lat_0=0 +lon_0=113.5 +lat_1=21 +lat_2=25 +ellps=GRS80 +units=m"
 
 
@@ -557,6 +561,9 @@ def sheet_notes(sheet: SheetData, frame: LocalFrame, scale: int, page: str = "")
         "坐标系 CGCS2000，3度带高斯-克吕格投影"
         f"（中央经线 {meridian}），比例尺 1:{scale:,}，经纬网为度分。".replace(",", " ")
     )
+    lines = [first, second]
+    if sheet.boundaries_derived:
+        lines.append(DERIVED_NOTE)
     third = "制图：gongjian 攻坚图平台"
     if sheet.public:
         third += "；公开版：户主姓名已隐去，不含身份证号"
@@ -564,4 +571,4 @@ def sheet_notes(sheet: SheetData, frame: LocalFrame, scale: int, page: str = "")
         third += "；示例数据（合成），不代表任何真实的人或户"
     if page:
         third += f"；{page}"
-    return [first, second, third + "。"]
+    return [*lines, third + "。"]

@@ -287,12 +287,14 @@
         return { fill: true, fillColor: COLORS.hazard_level[p.level] || '#fc9272', fillOpacity: 0.35,
           color: '#de2d26', weight: 0.5 };
       }, 'gjPolygons'), false],
-      ['乡镇界', vectorLayer('township', {}, function () {
-        return { fill: false, color: '#3f007d', weight: 3, opacity: 0.8, className: 'gj-township' };
+      // boundary_derived: an outline derived from household points (示意界线), drawn dashed
+      ['乡镇界', vectorLayer('township', {}, function (p) {
+        return { fill: false, color: '#3f007d', weight: 3, opacity: 0.8, className: 'gj-township',
+          dashArray: p.boundary_derived ? '8 5' : null };
       }, 'gjLines'), true],
       ['行政村', vectorLayer('village', {}, function (p) {
         return { fill: !!p.key_level, fillColor: '#ffeda0', fillOpacity: 0.25, color: '#54278f',
-          weight: 1.2, className: 'gj-village' };
+          weight: 1.2, className: 'gj-village', dashArray: p.boundary_derived ? '5 4' : null };
       }, 'gjPolygons'), true],
       ['干部包片', vectorLayer('cadre_sector', {}, function () {
         return { fill: true, fillColor: '#807dba', fillOpacity: 0.08, color: '#6a51a3', weight: 1,
