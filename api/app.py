@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from api.auth import TokenCache
+from api.auth import BadTokenThrottle, TokenCache
 from api.errors import install_error_handlers
 from api.routers import (
     analysis,
@@ -29,6 +29,7 @@ from api.routers import (
     tiles,
     webmap,
 )
+from api.security import SecurityHeaders, origins_of
 from api.settings import ApiSettings
 from layers.access import restricted_engine
 from layers.changes import ChangeWatcher
@@ -71,7 +72,11 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.state.tile_cache = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
     app.state.changes = changes
     app.state.tokens = TokenCache()
+    app.state.bad_tokens = BadTokenThrottle(allowance=settings.bad_token_allowance)
     install_error_handlers(app)
+    app.add_middleware(
+        SecurityHeaders, image_origins=origins_of(t.url for t in settings.online_tiles)
+    )
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(edits.router)

@@ -27,5 +27,7 @@ class ApiSettings(BaseSettings):
     tile_cache_mb: int = Field(default=64, ge=0)
     # POST /imports: largest upload (and largest unpacked zip archive), in MiB
     max_upload_mb: int = Field(default=50, ge=1)
+    # wrong tokens an address may send in 10 minutes before it is held (429, doubling waits)
+    bad_token_allowance: int = Field(default=20, ge=1)
     # JSON list, e.g. GONGJIAN_ONLINE_TILES='[{"name": "OSM", "url": "https://…/{z}/{x}/{y}.png"}]'
     online_tiles: list[OnlineTiles] = Field(default_factory=list)

@@ -21,7 +21,7 @@ from playwright.sync_api import Page, sync_playwright
 from api.app import create_app
 from maps.webmap import external_urls
 from tests.api_support import Users, demo_townships, household_in, new_users
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, csp_violations, serving
 
 SCREENSHOT = Path("/tmp/gongjian-webmap.png")
 HOUSEHOLDS = "path.gj-household"
@@ -65,6 +65,7 @@ def browser_page(server: str, users: Users) -> Iterator[tuple[Page, list[str], l
         context.add_init_script(f"localStorage.setItem('gongjian.token', '{token}');")
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.extend(csp_violations(msg)))
         yield page, leaving, errors
         context.close()
         browser.close()
