@@ -9,6 +9,7 @@ import typer
 
 from api import (
     cli_analysis,
+    cli_backup,
     cli_data,
     cli_maps,
     cli_relocation,
@@ -31,6 +32,7 @@ db_app = typer.Typer(
     help="The database: embedded PostGIS cluster or DATABASE_URL.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+cli_backup.register(db_app)
 cli_data.register(app)
 cli_users.register(app)
 cli_analysis.register(app)
