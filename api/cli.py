@@ -167,9 +167,36 @@ def demo(
     if maps:
         _render_demo_maps(engine, out_dir)
     if serve_after:
-        serve(host=host, port=port)
+        _serve_demo(engine, host, port)
     else:
         out.print("next: `gongjian serve`, then open http://127.0.0.1:8000/docs")
+
+
+def _serve_demo(engine, host: str | None, port: int | None) -> None:
+    """Serve with a login link for an admin of the demo county, revoked when serving stops
+    (like Jupyter's: the page opens logged in, nobody needs to make a user first)."""
+    from layers.access import AccessError, close_demo_logins, open_demo_login
+    from layers.demo import LIANZHOU
+
+    settings = ApiSettings()
+    try:
+        _, token = open_demo_login(engine, LIANZHOU)
+    except AccessError as exc:
+        out.print(str(exc), highlight=False)
+        serve(host=host, port=port)
+        return
+    where = f"http://{host or settings.host}:{port or settings.port}/"
+    out.print(
+        f"open the demo, logged in as an admin of 连州市 (this link works while this server "
+        f"runs):\n    {where}#token={token}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print("real users: `gongjian user add NAME --role ROLE --scope CODE` (see the README)")
+    try:
+        serve(host=host, port=port)
+    finally:
+        close_demo_logins(engine)
 
 
 def _render_demo_maps(engine, out_dir: Path) -> None:

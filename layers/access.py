@@ -172,6 +172,44 @@ def revoke_user(engine: Engine, name: str, *, actor: str) -> None:
         )
 
 
+# --- the demo's login link ----------------------------------------------------------------
+
+DEMO_LOGIN_PREFIX = "demo-login-"
+DEMO_LOGIN_HOURS = 12  # a killed run's link dies by itself after this
+
+
+def open_demo_login(engine: Engine, county: str) -> tuple[str, str]:
+    """A throw-away admin of the demo county for one ``gongjian demo --serve`` run: (name,
+    token). Refused when the database holds any real (non-synthetic) household: a login
+    link is for trying the demo, never a way into real data."""
+    with engine.connect() as conn:
+        real = conn.execute(sa.text("SELECT count(*) FROM household WHERE NOT synthetic"))
+        real = real.scalar_one()
+    if real:
+        raise AccessError(
+            f"this database holds {real} real households: no login link; make users with "
+            "`gongjian user add NAME --role ROLE --scope CODE`"
+        )
+    close_demo_logins(engine)  # a run killed before it could close its own
+    name = DEMO_LOGIN_PREFIX + secrets.token_hex(4)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=DEMO_LOGIN_HOURS)
+    token = add_user(engine, name, "admin", county, actor="demo", expires_at=expires)
+    return name, token
+
+
+def close_demo_logins(engine: Engine) -> int:
+    """Revoke every demo login still active (when the run that made it stops); audited."""
+    with engine.connect() as conn:
+        names = conn.execute(
+            sa.text("SELECT name FROM api_user WHERE active AND starts_with(name, :p)"),
+            {"p": DEMO_LOGIN_PREFIX},
+        ).scalars()
+        names = list(names)
+    for name in names:
+        revoke_user(engine, name, actor="demo")
+    return len(names)
+
+
 def _json(value: dict) -> str:
     import json
 
