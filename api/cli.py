@@ -183,7 +183,7 @@ def _serve_demo(engine, host: str | None, port: int | None) -> None:
         _, token = open_demo_login(engine, LIANZHOU)
     except AccessError as exc:
         out.print(str(exc), highlight=False)
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=1)
         return
     where = f"http://{host or settings.host}:{port or settings.port}/"
     out.print(
@@ -194,7 +194,7 @@ def _serve_demo(engine, host: str | None, port: int | None) -> None:
     )
     out.print("real users: `gongjian user add NAME --role ROLE --scope CODE` (see the README)")
     try:
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=1)
     finally:
         close_demo_logins(engine)
 
@@ -233,19 +233,38 @@ def _write_province(output: Path | None, seed: int) -> None:
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default 8000)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (sharing one tile cache on disk)."
+    ),
 ) -> None:
     """Serve the map API and web map."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
+    from layers.tiles import SharedTileCache
 
     settings = ApiSettings()
     settings = settings.model_copy(
         update={"host": host or settings.host, "port": port or settings.port}
     )
-    engine = ready_engine()
-    out.print(f"serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
-    uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port)
+    engine = ready_engine()  # database up and migrated once, before any worker starts
+    out.print(
+        f"serving on http://{settings.host}:{settings.port}/ with {workers} worker"
+        f"{'s' if workers > 1 else ''}  (Ctrl-C stops)"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port)
+        return
+    cache_dir = settings.tile_cache_dir or DatabaseSettings().home / "tile-cache"
+    # tiles of another database state (e.g. before a restore) must not come back: start empty
+    SharedTileCache(cache_dir, settings.tile_cache_mb * 1024 * 1024).clear()
+    os.environ["GONGJIAN_TILE_CACHE_DIR"] = str(cache_dir)  # the workers' settings
+    uvicorn.run(
+        "api.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
+        workers=workers, log_level="warning",
+    )  # fmt: skip
 
 
 def main() -> None:  # pragma: no cover - console entry when run as a module

@@ -294,3 +294,33 @@ def test_repeated_wrong_tokens_are_answered_429_with_retry_after(engine, users) 
         assert client.get("/me", headers=wrong).status_code == 401
         again = client.get("/me", headers=wrong)
         assert again.status_code == 429 and int(again.headers["retry-after"]) >= 1
+
+
+# --- wall maps cached until their township changes; tiles shared by worker processes -------
+
+
+def test_a_wall_map_is_rendered_once_until_its_township_changes(
+    client, users, household, town
+) -> None:
+    url = f"/maps/townships/{town}/gongjian.png?paper=A4"
+    cache = client.app.state.tile_cache
+    viewer = users.headers("viewer")
+    first = client.get(url, headers=viewer)
+    assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
+    hits = cache.hits
+    second = client.get(url, headers=viewer)
+    assert second.content == first.content and cache.hits == hits + 1
+    assert patch(client, users, household, {"members": 5}, "*").status_code == 200
+    hits = cache.hits
+    third = client.get(url, headers=viewer)  # an edit in the township: drawn again
+    assert third.status_code == 200 and cache.hits == hits
+
+
+def test_worker_processes_share_tiles_on_disk(tmp_path) -> None:
+    from layers.tiles import SharedTileCache, TileCache
+
+    one = TileCache(max_bytes=1 << 20, shared=SharedTileCache(tmp_path, 1 << 20))
+    other = TileCache(max_bytes=1 << 20, shared=SharedTileCache(tmp_path, 1 << 20))
+    one.put('"abc"', b"tile bytes")
+    assert other.get('"abc"') == b"tile bytes" and other.hits == 1
+    assert other.get('"missing"') is None
