@@ -31,8 +31,7 @@ from api.app import create_app
 from layers.cluster import EmbeddedCluster
 from tests.api_support import new_users
 from tests.browser_support import free_port
-from tests.importing import big_household_file, build_world, household_rows, remove_world
-from tests.importing import write_rows as write_household_rows
+from tests.importing import big_household_file, build_world, remove_world
 from tests.test_import_faults import state, wait_for_backend_gone
 
 COUNTY = "449813"
@@ -100,11 +99,8 @@ def audit_rows(engine: sa.Engine, actor: str, table: str = "household") -> dict[
 def test_sigkill_during_50_concurrent_edits(engine, database_url, world, editor, tmp_path):
     from layers.imports import ImportOptions, import_file
 
-    rows = household_rows(world, EDITS)
-    import_file(
-        engine, "households", write_household_rows(rows, tmp_path / "hh.csv"),
-        ImportOptions(actor="test"),
-    )  # fmt: skip
+    households = big_household_file(world, EDITS, tmp_path / "hh.gpkg")
+    import_file(engine, "households", households, ImportOptions(actor="test"))
     with engine.connect() as conn:
         ids = (
             conn.execute(
@@ -144,12 +140,13 @@ def test_sigkill_during_50_concurrent_edits(engine, database_url, world, editor,
     actor = f"api:{editor_name(engine, editor)}"
     audits = audit_rows(engine, actor)
     with engine.connect() as conn:
-        now = dict(
-            conn.execute(
-                sa.text("SELECT id, (version, phone) FROM household WHERE id = ANY(:ids)"),
+        now = {
+            hid: (version, stored)
+            for hid, version, stored in conn.execute(
+                sa.text("SELECT id, version, phone FROM household WHERE id = ANY(:ids)"),
                 {"ids": ids},
             ).all()
-        )
+        }
     committed = [hid for hid in ids if now[hid][0] == 2]
     for hid in ids:
         version, stored = now[hid]
