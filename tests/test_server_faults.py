@@ -38,7 +38,7 @@ COUNTY = "449813"
 APP = "gongjian-server-fault"
 GONGJIAN = Path(sys.executable).parent / "gongjian"
 EDITS = 50
-UPLOAD_ROWS = 20_000
+UPLOAD_ROWS = 8_000
 pytestmark = pytest.mark.slow
 
 

@@ -161,7 +161,7 @@ def test_relocation_candidates_can_be_shown(browser_page, engine: sa.Engine) -> 
     assert leaving == [] and errors == []
 
 
-def test_a_login_link_opens_the_map_logged_in(server: str, engine: sa.Engine) -> None:
+def test_a_login_link_opens_the_map_logged_in(browser_page, server: str, engine) -> None:
     """``gongjian demo --serve`` prints ``/#token=…``: the page logs in with it, keeps it,
     and takes it out of the address bar (the fragment never reaches the server)."""
     from layers.access import close_demo_logins, open_demo_login
@@ -169,17 +169,16 @@ def test_a_login_link_opens_the_map_logged_in(server: str, engine: sa.Engine) ->
 
     _, token = open_demo_login(engine, LIANZHOU)
     errors: list[str] = []
+    context = browser_page[0].context.browser.new_context()  # no stored token in this one
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_context().new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: errors.extend(csp_violations(msg)))
-            page.goto(f"{server}/#token={token}")
-            page.wait_for_selector("#gj-user", timeout=20_000)
-            assert "token" not in page.url
-            assert page.evaluate("localStorage.getItem('gongjian.token')") == token
-            browser.close()
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.extend(csp_violations(msg)))
+        page.goto(f"{server}/#token={token}")
+        page.wait_for_selector("#gj-user", timeout=20_000)
+        assert "token" not in page.url
+        assert page.evaluate("localStorage.getItem('gongjian.token')") == token
     finally:
+        context.close()
         close_demo_logins(engine)
     assert errors == [], errors
