@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from api.auth import TokenCache
+from api.auth import BadTokenThrottle, TokenCache
 from api.errors import install_error_handlers
 from api.routers import (
     analysis,
@@ -30,12 +30,13 @@ from api.routers import (
     tiles,
     webmap,
 )
+from api.security import SecurityHeaders, origins_of
 from api.settings import ApiSettings
 from layers.access import restricted_engine
 from layers.changes import ChangeWatcher
 from layers.datasets import synthetic_note
 from layers.features import REGISTRY, register_model_tables
-from layers.tiles import TileCache
+from layers.tiles import SharedTileCache, TileCache
 
 STATIC = Path(__file__).resolve().parent / "static"
 LAYER_PARAMETERS = frozenset({"collection_id", "layer"})
@@ -79,10 +80,18 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.state.login_engine = engine
     app.state.engine = restricted_engine(engine, settings.db_role)
     app.state.settings = settings
-    app.state.tile_cache = TileCache(max_bytes=settings.tile_cache_mb * 1024 * 1024)
+    cache_bytes = settings.tile_cache_mb * 1024 * 1024
+    shared = None
+    if settings.tile_cache_dir is not None:  # several worker processes share their tiles
+        shared = SharedTileCache(settings.tile_cache_dir, cache_bytes)
+    app.state.tile_cache = TileCache(max_bytes=cache_bytes, shared=shared)
     app.state.changes = changes
     app.state.tokens = TokenCache()
+    app.state.bad_tokens = BadTokenThrottle(allowance=settings.bad_token_allowance)
     install_error_handlers(app)
+    app.add_middleware(
+        SecurityHeaders, image_origins=origins_of(t.url for t in settings.online_tiles)
+    )
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(edits.router)
@@ -98,6 +107,15 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = lambda: _openapi_with_layers(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of ``gongjian serve --workers N`` (uvicorn's factory):
+    database and settings from the environment the serve command prepared."""
+    from layers.db import database_url, engine_for
+    from layers.settings import DatabaseSettings
+
+    return create_app(engine_for(database_url(DatabaseSettings(), start=False)), ApiSettings())
 
 
 def _openapi_with_layers(app: FastAPI) -> dict:

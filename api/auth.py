@@ -1,13 +1,17 @@
 """Bearer tokens → the caller (name, role, scope); 401 without a valid token, 403 by role.
 
-Tokens are created by ``gongjian user add`` and only their SHA-256 is stored (api_user).
-Default deny: every data endpoint depends on :func:`current_caller` (or, on the hot tile
-path, calls :func:`authenticate` itself on a connection it already holds).
+Tokens are created by ``gongjian user add`` and only their SHA-256 is stored (api_user); they
+may expire (``--expires``). Default deny: every data endpoint depends on :func:`current_caller`
+(or, on the hot tile path, calls :func:`authenticate` itself on a connection it already holds).
+An address that keeps sending wrong tokens is answered 429 with Retry-After for a time that
+doubles with each further wrong token (:class:`BadTokenThrottle`).
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -24,14 +28,24 @@ bearer = HTTPBearer(
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gongjian"'}
 
 
-def authenticate(conn: sa.Connection, credentials: HTTPAuthorizationCredentials | None) -> Caller:
-    """The caller holding these credentials, or HTTP 401."""
+def authenticate(
+    request: Request, conn: sa.Connection, credentials: HTTPAuthorizationCredentials | None
+) -> Caller:
+    """The caller holding these credentials, or HTTP 401 (429 while the address is held)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token", headers=CHALLENGE)
+    throttle: BadTokenThrottle = request.app.state.bad_tokens
+    address = client_address(request)
+    throttle.check(address)
     caller = caller_for_token(conn, credentials.credentials)
     if caller is None:
-        raise HTTPException(401, "invalid or revoked token", headers=CHALLENGE)
+        throttle.failed(address)
+        raise HTTPException(401, "invalid, expired or revoked token", headers=CHALLENGE)
     return caller
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def autocommit(request: Request) -> sa.Connection:
@@ -44,7 +58,7 @@ def current_caller(
 ) -> Caller:
     """The authenticated caller, or 401."""
     with autocommit(request) as conn:
-        return authenticate(conn, credentials)
+        return authenticate(request, conn, credentials)
 
 
 def require_roles(*roles: str) -> Callable[..., Caller]:
@@ -77,10 +91,55 @@ class TokenCache:
         if credentials is None or credentials.scheme.lower() != "bearer":
             return None
         entry = self._entries.get(hash_token(credentials.credentials))
-        return entry[1] if entry is not None and entry[0] == version else None
+        if entry is None or entry[0] != version or entry[1].expired():
+            return None  # an expired token goes to the database, which answers 401
+        return entry[1]
 
     def put(self, credentials: HTTPAuthorizationCredentials, version: int, caller: Caller) -> None:
         with self._lock:
             if len(self._entries) >= self._max:
                 self._entries.clear()
             self._entries[hash_token(credentials.credentials)] = (version, caller)
+
+
+class BadTokenThrottle:
+    """Slows down an address that keeps sending wrong tokens.
+
+    ``allowance`` wrong tokens within ``window_s`` pass as plain 401s (a mistyped or revoked
+    token in an office); each one after that holds the address for twice as long as the one
+    before (1 s, 2 s, 4 s … up to ``max_hold_s``), during which every bearer request from it
+    is answered 429 with Retry-After, whether the token is right or wrong, so guessing gains
+    nothing. A missing token is not a guess and is not counted. Kept per process.
+    """
+
+    def __init__(self, allowance: int = 20, window_s: float = 600, max_hold_s: float = 60):
+        self.allowance = allowance
+        self.window_s = window_s
+        self.max_hold_s = max_hold_s
+        self._failures: dict[str, tuple[int, float, float]] = {}  # count, first, held until
+        self._lock = threading.Lock()
+
+    def check(self, address: str, now: float | None = None) -> None:
+        """HTTP 429 while ``address`` is held."""
+        now = time.monotonic() if now is None else now
+        entry = self._failures.get(address)
+        if entry is not None and entry[2] > now:
+            wait = math.ceil(entry[2] - now)
+            raise HTTPException(
+                429,
+                f"too many wrong tokens from this address: try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._failures) > 100_000:  # a flood of addresses: forget the old ones
+                self._failures = {a: e for a, e in self._failures.items() if e[2] > now}
+            count, first, _ = self._failures.get(address, (0, now, 0.0))
+            if now - first > self.window_s:
+                count, first = 0, now
+            count += 1
+            over = count - self.allowance
+            held = now + min(self.max_hold_s, 2.0 ** (over - 1)) if over > 0 else 0.0
+            self._failures[address] = (count, first, held)

@@ -9,6 +9,7 @@ import typer
 
 from api import (
     cli_analysis,
+    cli_backup,
     cli_county,
     cli_data,
     cli_maps,
@@ -32,6 +33,7 @@ db_app = typer.Typer(
     help="The database: embedded PostGIS cluster or DATABASE_URL.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+cli_backup.register(db_app)
 cli_data.register(app)
 cli_county.register(app)
 cli_users.register(app)
@@ -167,9 +169,36 @@ def demo(
     if maps:
         _render_demo_maps(engine, out_dir)
     if serve_after:
-        serve(host=host, port=port)
+        _serve_demo(engine, host, port)
     else:
         out.print("next: `gongjian serve`, then open http://127.0.0.1:8000/docs")
+
+
+def _serve_demo(engine, host: str | None, port: int | None) -> None:
+    """Serve with a login link for an admin of the demo county, revoked when serving stops
+    (like Jupyter's: the page opens logged in, nobody needs to make a user first)."""
+    from layers.access import AccessError, close_demo_logins, open_demo_login
+    from layers.demo import LIANZHOU
+
+    settings = ApiSettings()
+    try:
+        _, token = open_demo_login(engine, LIANZHOU)
+    except AccessError as exc:
+        out.print(str(exc), highlight=False)
+        serve(host=host, port=port, workers=1)
+        return
+    where = f"http://{host or settings.host}:{port or settings.port}/"
+    out.print(
+        f"open the demo, logged in as an admin of 连州市 (this link works while this server "
+        f"runs):\n    {where}#token={token}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print("real users: `gongjian user add NAME --role ROLE --scope CODE` (see the README)")
+    try:
+        serve(host=host, port=port, workers=1)
+    finally:
+        close_demo_logins(engine)
 
 
 def _render_demo_maps(engine, out_dir: Path) -> None:
@@ -206,19 +235,38 @@ def _write_province(output: Path | None, seed: int) -> None:
 def serve(
     host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default 8000)."),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (sharing one tile cache on disk)."
+    ),
 ) -> None:
     """Serve the map API and web map."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
+    from layers.tiles import SharedTileCache
 
     settings = ApiSettings()
     settings = settings.model_copy(
         update={"host": host or settings.host, "port": port or settings.port}
     )
-    engine = ready_engine()
-    out.print(f"serving on http://{settings.host}:{settings.port}/  (Ctrl-C stops)")
-    uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port)
+    engine = ready_engine()  # database up and migrated once, before any worker starts
+    out.print(
+        f"serving on http://{settings.host}:{settings.port}/ with {workers} worker"
+        f"{'s' if workers > 1 else ''}  (Ctrl-C stops)"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(engine, settings), host=settings.host, port=settings.port)
+        return
+    cache_dir = settings.tile_cache_dir or DatabaseSettings().home / "tile-cache"
+    # tiles of another database state (e.g. before a restore) must not come back: start empty
+    SharedTileCache(cache_dir, settings.tile_cache_mb * 1024 * 1024).clear()
+    os.environ["GONGJIAN_TILE_CACHE_DIR"] = str(cache_dir)  # the workers' settings
+    uvicorn.run(
+        "api.app:app_from_environment", factory=True, host=settings.host, port=settings.port,
+        workers=workers, log_level="warning",
+    )  # fmt: skip
 
 
 def main() -> None:  # pragma: no cover - console entry when run as a module

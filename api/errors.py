@@ -72,12 +72,23 @@ def install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(error, _handler(status, code))
 
 
+def message(exc: Exception) -> str:
+    """The exception's own message, quotes kept (``str`` of a KeyError would add some).
+
+    >>> message(KeyError("no layer 'x'"))
+    "no layer 'x'"
+    """
+    if len(exc.args) == 1 and isinstance(exc.args[0], str):
+        return exc.args[0]
+    return str(exc)
+
+
 def _handler(status: int, code: str):
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        response = problem(status, code, str(exc).strip("'\""))
+        response = problem(status, code, message(exc))
         problems = getattr(exc, "problems", None)
         if problems is not None:  # import errors: each with file, row, field and message
-            body = {"code": code, "description": str(exc), "errors": problems}
+            body = {"code": code, "description": message(exc), "errors": problems}
             response = JSONResponse(status_code=status, content=body)
         return response
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,7 +27,11 @@ class ApiSettings(BaseSettings):
     # Database role the API switches to on every connection (migration 0003); empty: none.
     db_role: str | None = "gongjian_api"
     tile_cache_mb: int = Field(default=64, ge=0)
+    # a folder for tiles shared by worker processes (`serve --workers N` sets it); None: memory
+    tile_cache_dir: Path | None = None
     # POST /imports: largest upload (and largest unpacked zip archive), in MiB
     max_upload_mb: int = Field(default=50, ge=1)
+    # wrong tokens an address may send in 10 minutes before it is held (429, doubling waits)
+    bad_token_allowance: int = Field(default=20, ge=1)
     # JSON list, e.g. GONGJIAN_ONLINE_TILES='[{"name": "OSM", "url": "https://…/{z}/{x}/{y}.png"}]'
     online_tiles: list[OnlineTiles] = Field(default_factory=list)

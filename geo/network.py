@@ -58,10 +58,11 @@ class NetworkError(ValueError):
 
 
 def metric_crs(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
-    """The frame's CRS if it is projected in metres, else a transverse Mercator centred on it.
+    """The frame's CRS if it is projected in metres, else the Gauss-Krüger zone of its centre.
 
-    A local TM keeps the scale error below 0.1 % within ~2.5° of its meridian, i.e. a
-    county or a few; a province-wide frame is still within 0.3 %.
+    Zones (:func:`zone_crs`) are a fixed lattice, so nearby extents share one CRS; callers
+    whose results must not depend on the extent they load (relocation sites) pass the zone
+    of their county instead.
     """
     crs = frame.crs
     if crs is None:
@@ -70,9 +71,22 @@ def metric_crs(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> pyproj.CRS:
     if crs.is_projected and crs.axis_info[0].unit_name in ("metre", "meter"):
         return crs
     minx, _, maxx, _ = frame.to_crs(4326).total_bounds
-    lon0 = round((minx + maxx) / 2, 3)
+    return zone_crs((minx + maxx) / 2)
+
+
+def zone_crs(lon: float) -> pyproj.CRS:
+    """The CGCS2000 3-degree Gauss-Krüger zone holding ``lon`` (central meridian a multiple
+    of 3°E, EPSG:4534–4554 "CM" variants), with easting first as GIS tools expect.
+
+    A zone reaches 1.5° either side of its meridian: scale error below 0.03 % in Guangdong.
+
+    >>> zone_crs(112.38).to_dict()["lon_0"], zone_crs(112.7).to_dict()["lon_0"]
+    (111, 114)
+    """
+    meridian = 3 * round(lon / 3)
     return pyproj.CRS.from_proj4(
-        f"+proj=tmerc +lat_0=0 +lon_0={lon0} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m"
+        f"+proj=tmerc +lat_0=0 +lon_0={meridian} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 "
+        "+units=m +no_defs"
     )
 
 

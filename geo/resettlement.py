@@ -4,11 +4,14 @@ Part of the relocation analysis (``geo.relocation``); pure computation on GeoDat
 metric CRS. For a township:
 
 1. **Cells.** A grid of ``site_cell_m`` cells over the township; a cell belongs to it when
-   its centre does.
-2. **Exclusions**, at the resolution of the cells: every hazard zone (any kind and level)
-   and reservoir polygon is burnt into the grid (every cell it touches), and a cell whose
-   centre lies within ``site_hazard_buffer_m`` of a burnt cell's centre is out; likewise
-   rivers of order ≥ ``site_river_min_order`` with ``site_river_m``.
+   its centre does. The grid lies on a fixed lattice of the metric CRS (its origin a multiple
+   of ``site_block_m``), and the caller passes a CRS that does not depend on the run's extent
+   (the county's Gauss-Krüger zone), so a township gets the same cells, blocks and sites
+   whether it is assessed alone or with its county.
+2. **Exclusions.** Every hazard zone (any kind and level) and reservoir polygon, grown by
+   ``site_hazard_buffer_m``, is burnt into the grid (every cell it touches): no part of a
+   cell — so no part of a site's outline — comes nearer a zone than the buffer. Likewise
+   rivers of order ≥ ``site_river_min_order`` grown by ``site_river_m``.
 3. **Land.** Mean slope over the cell (DEM, radius half a cell) at most
    ``site_max_slope_deg``, elevation below the relocation's ``elevation_m``.
 4. **Access.** A hardened road within ``site_road_m`` (straight line), the township health
@@ -81,8 +84,20 @@ class CellGrid:
     inside: np.ndarray
 
     @classmethod
-    def over(cls, area: shapely.Geometry, cell_m: float) -> CellGrid:
+    def over(
+        cls, area: shapely.Geometry, cell_m: float, lattice_m: float | None = None
+    ) -> CellGrid:
+        """Cells over ``area``; the origin snapped to multiples of ``lattice_m`` (default:
+        the cell size), so any two grids over overlapping areas share their cells.
+
+        >>> a = CellGrid.over(shapely.box(130, 70, 420, 380), 100, 500)
+        >>> a.transform.c, a.transform.f, a.shape
+        (0.0, 500.0, (5, 5))
+        """
+        lattice_m = lattice_m or cell_m
         minx, miny, maxx, maxy = area.bounds
+        minx = math.floor(minx / lattice_m) * lattice_m
+        maxy = math.ceil(maxy / lattice_m) * lattice_m
         width = max(math.ceil((maxx - minx) / cell_m), 1)
         height = max(math.ceil((maxy - miny) / cell_m), 1)
         transform = Affine(cell_m, 0, minx, 0, -cell_m, maxy)
@@ -118,6 +133,28 @@ class CellGrid:
         return distance <= distance_m + 1e-9
 
 
+def block_lattice_m(policy) -> float:
+    """The grid's lattice: blocks of ``site_block_m`` when they are whole cells."""
+    k = max(1, round(policy.site_block_m / policy.site_cell_m))
+    return k * policy.site_cell_m
+
+
+BUFFER_SEGMENTS = 8  # per quarter circle
+
+
+def grown(geoms, distance_m: float) -> list:
+    """``geoms`` buffered by at least ``distance_m`` everywhere.
+
+    A buffer's arcs are polygons inscribed in the true circle (up to 0.5 % short with 8
+    segments per quarter); the radius is raised so they circumscribe it instead.
+    """
+    shapes = [g for g in geoms if g is not None and not g.is_empty]
+    if not shapes or distance_m <= 0:
+        return shapes
+    radius = distance_m / math.cos(math.pi / (4 * BUFFER_SEGMENTS))
+    return list(shapely.buffer(np.array(shapes, dtype=object), radius, quad_segs=BUFFER_SEGMENTS))
+
+
 def township_sites(
     code: str,
     area: shapely.Geometry,
@@ -130,7 +167,7 @@ def township_sites(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Ranked sites of township ``code`` (``area`` and x/y in the network's metric CRS) and
     the minutes from each candidate to each site (inf: unreachable)."""
-    grid = CellGrid.over(area, policy.site_cell_m)
+    grid = CellGrid.over(area, policy.site_cell_m, block_lattice_m(policy))
     cells = suitable_cells(grid, layers, policy, network, walker, crs)
     blocks, cells = site_blocks(grid, cells, policy)
     if blocks.empty:
@@ -153,10 +190,9 @@ def suitable_cells(grid: CellGrid, layers: SiteLayers, policy, network, walker, 
     """The township's cells that pass, with their values (cheap tests first)."""
     zones = _metric(layers.hazard_zones, crs)
     polygons = layers.water[layers.water.geom_type.isin(["Polygon", "MultiPolygon"])]
-    excluded = grid.near(grid.burnt([*zones, *_metric(polygons, crs)]),
-                         policy.site_hazard_buffer_m)  # fmt: skip
-    excluded |= grid.near(grid.burnt(_metric(_major_rivers(layers.rivers, policy), crs)),
-                          policy.site_river_m)  # fmt: skip
+    excluded = grid.burnt(grown([*zones, *_metric(polygons, crs)], policy.site_hazard_buffer_m))
+    rivers = _metric(_major_rivers(layers.rivers, policy), crs)
+    excluded |= grid.burnt(grown(rivers, policy.site_river_m))
     hardened = network.edges.geometry.to_numpy()[(network.edges.surface == "hardened").to_numpy()]
     # near a hardened road at the cells' resolution first (a centre within site_road_m of a
     # road is within that plus half a cell's diagonal of a burnt cell's centre), exactly below

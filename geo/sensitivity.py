@@ -140,29 +140,30 @@ PUBLIC_NAMES: frozenset[str] = frozenset(
     clinic_id clinic_min clinic_record_mismatch code committee computed_at county_code
     created_at created_by criteria criteria_counts date day day_id day_start_min days
     departure_min description distance_m duty elevation_m eligible eligible_households end_geom
-    end_name epsg evidence exit_year facility_id fingerprint finish_min flag_cadre flag_clinic
-    flag_hamlet_road flag_health_centre flag_road flag_school flag_village_clinic flag_water
-    flags flood_level from_candidates_max_min from_candidates_mean_min geom geometry group_key
-    groups hamlet hamlet_id hamlet_name hamlets hamlets_needing_road hard hardened_connected
-    hardened_road_m hardening_reason has_standard_clinic hazard_kind hazard_level hazard_share
-    health_centre_id health_centre_min hours household_id household_no households
-    households_per_cadre housing_status id income_year inspector inspectors is_poor_village
-    karst key_level kind label labour_capacity labour_members lacks_standard_clinic lat latitude
-    leg_m leg_min level line loaded_at lon longitude low_piped_share main_cause max_cadre_load
-    measure members minutes must_visit name needs_hardening network official_name order
-    pairing_city params path people piped_household_share piped_share piped_water plan_id
-    planned point poor_villages poor_villages_without_standard_clinic population priority
-    profile profile_name profile_values rank reachable_candidates reason reason_text reasons
-    recorded_at registered_year relation relief_m relocated relocation resolution_m result
-    risk_reasons risk_score road_class road_hardened road_m role row_id rule sample_size
-    scattered school_id school_min schooling scope score score_min seat secondary_cause seed seq
-    service_min sex sha256 share signed_cadre signed_household signed_village site_key
-    site_minutes sites slope_deg slope_mean_deg solver source standard start_date start_geom
-    start_min start_name status stops strategy surface synthetic table_name terrain_note timings
-    title token_hash township_code township_name travel_min unassigned uncovered unit unit_level
-    unreachable updated_at valid_from version village_clinic_id village_clinic_min village_code
-    village_name villages visit_date visit_id wait_min water_nearby water_source whole_by
-    window_end_min window_start_min within_capacity work_group_id year
+    end_name epsg evidence exit_year expires_at facility_id fingerprint finish_min flag_cadre
+    flag_clinic flag_hamlet_road flag_health_centre flag_road flag_school flag_village_clinic
+    flag_water flags flood_level from_candidates_max_min from_candidates_mean_min geom geometry
+    group_key groups hamlet hamlet_id hamlet_name hamlets hamlets_needing_road hard
+    hardened_connected hardened_road_m hardening_reason has_standard_clinic hazard_kind
+    hazard_level hazard_share health_centre_id health_centre_min hours household_id household_no
+    households households_per_cadre housing_status id income_year inspector inspectors
+    is_poor_village karst key_level kind label labour_capacity labour_members
+    lacks_standard_clinic lat latitude leg_m leg_min level line loaded_at lon longitude
+    low_piped_share main_cause max_cadre_load measure members minutes must_visit name
+    needs_hardening network official_name order pairing_city params path people
+    piped_household_share piped_share piped_water plan_id planned point poor_villages
+    poor_villages_without_standard_clinic population priority profile profile_name
+    profile_values rank reachable_candidates reason reason_text reasons recorded_at
+    registered_year relation relief_m relocated relocation resolution_m result risk_reasons
+    risk_score road_class road_hardened road_m role row_id rule sample_size scattered school_id
+    school_min schooling scope score score_min seat secondary_cause seed seq service_min sex
+    sha256 share signed_cadre signed_household signed_village site_key site_minutes sites
+    slope_deg slope_mean_deg solver source standard start_date start_geom start_min start_name
+    status stops strategy surface synthetic table_name terrain_note timings title token_hash
+    township_code township_name travel_min unassigned uncovered unit unit_level unreachable
+    updated_at valid_from version village_clinic_id village_clinic_min village_code village_name
+    villages visit_date visit_id wait_min water_nearby water_source whole_by window_end_min
+    window_start_min within_capacity work_group_id year
     """.split()  # noqa: SIM905 -- a word list reads better as words
 )
 

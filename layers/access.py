@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
@@ -72,6 +73,11 @@ class Caller:
     name: str
     role: str
     scope: Scope
+    expires_at: dt.datetime | None = None  # the token stops working then (None: never)
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        now = now or dt.datetime.now(dt.UTC)
+        return self.expires_at is not None and self.expires_at <= now
 
     @property
     def sees_personal_data(self) -> bool:
@@ -97,13 +103,29 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_user(engine: Engine, name: str, role: str, scope: str, *, actor: str) -> str:
-    """Create a user and return their token (the only time it is seen); audited."""
+def add_user(
+    engine: Engine,
+    name: str,
+    role: str,
+    scope: str,
+    *,
+    actor: str,
+    expires_at: dt.datetime | None = None,
+) -> str:
+    """Create a user and return their token (the only time it is seen); audited.
+
+    With ``expires_at`` (timezone-aware) the token answers 401 from that instant on.
+    """
     if role not in vocab.ROLE:
         raise AccessError(f"role must be one of {', '.join(vocab.ROLE)}, got {role!r}")
     scope_ = Scope(scope)
     if not name or not name.strip():
         raise AccessError("name must not be blank")
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise AccessError("the expiry needs a time zone")
+        if expires_at <= dt.datetime.now(dt.UTC):
+            raise AccessError(f"the expiry {expires_at.isoformat()} is already past")
     token = new_token()
     with engine.begin() as conn:
         if not _admin_area_exists(conn, scope_):
@@ -112,12 +134,15 @@ def add_user(engine: Engine, name: str, role: str, scope: str, *, actor: str) ->
             raise AccessError(f"a user named {name!r} already exists")
         user_id = conn.execute(
             sa.text(
-                "INSERT INTO api_user (name, role, scope, token_hash) "
-                "VALUES (:name, :role, :scope, :hash) RETURNING id"
+                "INSERT INTO api_user (name, role, scope, token_hash, expires_at) "
+                "VALUES (:name, :role, :scope, :hash, :expires) RETURNING id"
             ),
-            {"name": name, "role": role, "scope": scope, "hash": hash_token(token)},
-        ).scalar_one()
+            {"name": name, "role": role, "scope": scope, "hash": hash_token(token),
+             "expires": expires_at},
+        ).scalar_one()  # fmt: skip
         after = {"name": name, "role": role, "scope": scope, "active": True}
+        if expires_at is not None:
+            after["expires_at"] = expires_at.isoformat()
         conn.execute(
             sa.text(
                 "INSERT INTO audit_log (table_name, row_id, action, actor, after) "
@@ -147,6 +172,44 @@ def revoke_user(engine: Engine, name: str, *, actor: str) -> None:
         )
 
 
+# --- the demo's login link ----------------------------------------------------------------
+
+DEMO_LOGIN_PREFIX = "demo-login-"
+DEMO_LOGIN_HOURS = 12  # a killed run's link dies by itself after this
+
+
+def open_demo_login(engine: Engine, county: str) -> tuple[str, str]:
+    """A throw-away admin of the demo county for one ``gongjian demo --serve`` run: (name,
+    token). Refused when the database holds any real (non-synthetic) household: a login
+    link is for trying the demo, never a way into real data."""
+    with engine.connect() as conn:
+        real = conn.execute(sa.text("SELECT count(*) FROM household WHERE NOT synthetic"))
+        real = real.scalar_one()
+    if real:
+        raise AccessError(
+            f"this database holds {real} real households: no login link; make users with "
+            "`gongjian user add NAME --role ROLE --scope CODE`"
+        )
+    close_demo_logins(engine)  # a run killed before it could close its own
+    name = DEMO_LOGIN_PREFIX + secrets.token_hex(4)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=DEMO_LOGIN_HOURS)
+    token = add_user(engine, name, "admin", county, actor="demo", expires_at=expires)
+    return name, token
+
+
+def close_demo_logins(engine: Engine) -> int:
+    """Revoke every demo login still active (when the run that made it stops); audited."""
+    with engine.connect() as conn:
+        names = conn.execute(
+            sa.text("SELECT name FROM api_user WHERE active AND starts_with(name, :p)"),
+            {"p": DEMO_LOGIN_PREFIX},
+        ).scalars()
+        names = list(names)
+    for name in names:
+        revoke_user(engine, name, actor="demo")
+    return len(names)
+
+
 def _json(value: dict) -> str:
     import json
 
@@ -159,16 +222,19 @@ def _admin_area_exists(conn: sa.Connection, scope: Scope) -> bool:
 
 
 def caller_for_token(conn: sa.Connection, token: str) -> Caller | None:
-    """The active user holding ``token``, or None (unknown, inactive or malformed)."""
+    """The active user holding ``token``, or None (unknown, inactive, expired or malformed)."""
     if not token or len(token) > 200:
         return None
     row = conn.execute(
-        sa.text("SELECT name, role, scope FROM api_user WHERE token_hash = :h AND active"),
+        sa.text(
+            "SELECT name, role, scope, expires_at FROM api_user WHERE token_hash = :h AND active "
+            "AND (expires_at IS NULL OR expires_at > now())"
+        ),
         {"h": hash_token(token)},
     ).first()
     if row is None or row.role not in vocab.ROLE or not _CODE.match(row.scope or ""):
         return None
-    return Caller(name=row.name, role=row.role, scope=Scope(row.scope))
+    return Caller(name=row.name, role=row.role, scope=Scope(row.scope), expires_at=row.expires_at)
 
 
 def scope_name(conn: sa.Connection, scope: Scope) -> str | None:

@@ -13,6 +13,7 @@ refuses to run as root.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -20,13 +21,18 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 SUPERUSER = "gongjian"
+# Held while a port is chosen and the server binds it: two homes starting at the same moment
+# would otherwise both see port 54330 free, and the second server would die.
+PORT_LOCK = Path(tempfile.gettempdir()) / "gongjian-cluster-ports.lock"
 DATABASE = "gongjian"
 FIRST_PORT = 54330
 INSTALL_HINT = (
@@ -175,13 +181,18 @@ class EmbeddedCluster:
     def up(self) -> str:
         """Create (first time) and start the cluster, create the database; return its URL.
 
-        Harmless when already running; recovers from a server killed with SIGKILL.
+        Harmless when already running; recovers from a server killed with SIGKILL. Two
+        commands bringing up the same home at once take turns (a lock in the home), and
+        servers of different homes never race for one port (a lock per machine).
         """
-        if not self.initialised:
-            self._initdb()
-        if self.running_port() is None:
-            self._start()
-        self._ensure_database(DATABASE)
+        self.home.mkdir(parents=True, exist_ok=True)
+        with _locked(self.home / ".up.lock"):
+            if not self.initialised:
+                self._initdb()
+            if self.running_port() is None:
+                with _locked(PORT_LOCK):
+                    self._start()
+            self._ensure_database(DATABASE)
         return self.url()
 
     def down(self) -> bool:
@@ -242,22 +253,26 @@ class EmbeddedCluster:
         if not port_is_free(state.port):
             state.port = pick_free_port(state.port + 1)
             state.save(self.state_file)
-        options = (
-            f"-p {state.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-            "-c max_connections=50 -c shared_buffers=256MB -c work_mem=32MB "
-            "-c maintenance_work_mem=256MB -c max_wal_size=2GB -c fsync=on"
-        )
         for attempt in range(3):
+            options = (
+                f"-p {state.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+                "-c max_connections=50 -c shared_buffers=256MB -c work_mem=32MB "
+                "-c maintenance_work_mem=256MB -c max_wal_size=2GB -c fsync=on"
+            )
             try:
                 self._run_pg(
                     "pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_file),
                     "-o", options, "-w", "-t", "90", "start",
                 )  # fmt: skip
                 return
-            except ClusterError:
-                # After SIGKILL the old backends may need a moment to notice and exit.
+            except ClusterError as exc:
+                # After SIGKILL the old backends may need a moment to notice and exit; a port
+                # taken by a program outside our lock sends us to the next free one.
                 if attempt == 2:
                     raise
+                if "could not bind" in str(exc) or "Address already in use" in str(exc):
+                    state.port = pick_free_port(state.port + 1)
+                    state.save(self.state_file)
                 time.sleep(2)
 
     def _remove_stale_pid_file(self) -> None:
@@ -335,6 +350,20 @@ class EmbeddedCluster:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (released when the process dies, too)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:  # another user's lock file: a read-only descriptor locks too
+        fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _server_user() -> str | None:

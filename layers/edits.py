@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from geo import idnumber, vocab
 from layers import audit
 from layers.access import Caller, code_in_scope
+from layers.features import COORD_DECIMALS
 from layers.history import set_actor
 
 # Fields of a household that an editor may change (the 建档立卡 card); everything else —
@@ -45,6 +46,7 @@ REQUIRED = frozenset(
 FINANCE_LOAN_CAP = Decimal(50_000)  # 金融扶持: credit loans up to 50,000 yuan (seed 003)
 EARLIEST_RECORD = dt.date(2000, 1, 1)
 MAX_VISIT_DISTANCE_M = 5_000  # a visit is recorded near the household it is about
+SAME_PLACE_DEG = 10.0**-COORD_DECIMALS
 
 
 class EditRejected(ValueError):
@@ -67,6 +69,23 @@ class PreconditionRequired(RuntimeError):
 class Saved:
     id: int
     version: int | None = None
+    changed: bool = True
+
+
+@dataclass(frozen=True)
+class IfMatch:
+    """The versions an If-Match header admits (RFC 9110 §13.1.1).
+
+    ``*`` admits any version of a row that exists; otherwise only the versions named by
+    strong entity tags (a weak tag never matches under the strong comparison If-Match uses).
+    """
+
+    any_version: bool = False
+    versions: frozenset[int] = frozenset()
+    weak: bool = False  # the header named weak tags only: say why it cannot match
+
+    def admits(self, version: int) -> bool:
+        return self.any_version or version in self.versions
 
 
 # --- households ---------------------------------------------------------------------------
@@ -76,22 +95,23 @@ def update_household(
     conn: sa.Connection,
     caller: Caller,
     household_id: int,
-    expected_version: int | None,
+    if_match: IfMatch | None,
     changes: Mapping[str, Any],
 ) -> Saved:
-    """Apply ``changes`` to a household at ``expected_version``; audited; returns new version."""
-    if expected_version is None:
+    """Apply ``changes`` to a household at a version ``if_match`` admits; audited.
+
+    Returns the version after the edit. An edit that changes nothing keeps the version and
+    writes no audit row (``Saved.changed`` is False): only real changes are logged.
+    """
+    if if_match is None:
         raise PreconditionRequired("send If-Match with the ETag of the household you edit")
     unknown = set(changes) - set(HOUSEHOLD_FIELDS) - {"location"}
     if unknown:
         raise EditRejected(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
     before = _scoped_household(conn, caller, household_id, lock=True)
     set_actor(conn, caller.actor)  # the archive (household_history.source) names the editor
-    if before["version"] != expected_version:
-        raise EditConflict(
-            f"household {household_id} is at version {before['version']}, not "
-            f"{expected_version}: reload it and apply your change again"
-        )
+    if not if_match.admits(before["version"]):
+        raise EditConflict(_conflict_message(household_id, before["version"], if_match))
     changes = dict(changes)
     location = changes.pop("location", None)
     cleared = sorted(name for name in REQUIRED if name in changes and changes[name] is None)
@@ -99,23 +119,47 @@ def update_household(
         raise EditRejected(f"{', '.join(cleared)}: cannot be emptied")
     _validate_household(conn, {**before, **changes}, changes)
     assignments = [f"{name} = :{name}" for name in changes]
+    differs = [f"{name} IS DISTINCT FROM :{name}" for name in changes]
     params: dict[str, Any] = dict(changes)
     if location is not None:
         _check_location_in_village(conn, location, before["village_code"])
-        assignments.append("geom = ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)")
+        point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
+        assignments.append(f"geom = {point}")
+        # the API gives coordinates to COORD_DECIMALS places: the same point sent back is
+        # no move (ST_Equals would call the 1 cm rounding one)
+        differs.append(f"geom IS NULL OR NOT ST_DWithin(geom, {point}, {SAME_PLACE_DEG!r})")
         params |= {"lon": location[0], "lat": location[1]}
+    if not differs:
+        return Saved(household_id, before["version"], changed=False)
     assignments += ["version = version + 1", "updated_at = now()"]
+    # the database compares old and new values (types, geometry): no change, no new version
+    sql = (
+        f"UPDATE household SET {', '.join(assignments)} "
+        f"WHERE id = :id AND ({' OR '.join(f'({d})' for d in differs)})"
+    )
     try:
         with conn.begin_nested():
-            conn.execute(
-                sa.text(f"UPDATE household SET {', '.join(assignments)} WHERE id = :id"),
-                {**params, "id": household_id},
-            )
+            updated = conn.execute(sa.text(sql), {**params, "id": household_id}).rowcount
     except IntegrityError as exc:
         raise _rejected(exc) from None
+    if not updated:
+        return Saved(household_id, before["version"], changed=False)
     after = audit.snapshot(conn, "household", household_id)
     audit.record(conn, "household", household_id, "update", caller.actor, before, after)
     return Saved(household_id, after["version"])
+
+
+def _conflict_message(household_id: int, version: int, if_match: IfMatch) -> str:
+    if if_match.weak:
+        return (
+            "If-Match needs a strong ETag (as the item's ETag header gives it); a weak tag "
+            "(W/...) never matches (RFC 9110 §13.1.1)"
+        )
+    named = ", ".join(str(v) for v in sorted(if_match.versions)) or "none"
+    return (
+        f"household {household_id} is at version {version}, not {named}: "
+        "reload it and apply your change again"
+    )
 
 
 def _scoped_household(

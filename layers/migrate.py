@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -57,12 +59,33 @@ def alembic_config(url: str | URL) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 7_460_011  # pg_advisory_lock key: one migrating process per database
+
+
 def upgrade(url: str | URL, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    """Migrate up; a second process doing the same at the same moment (two ``db up``, two
+    servers starting) waits for the first and then finds nothing left to do."""
+    with _migration_lock(url):
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str | URL, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+    with _migration_lock(url):
+        command.downgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def _migration_lock(url: str | URL) -> Iterator[None]:
+    engine = create_engine(_url_text(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:

@@ -648,6 +648,8 @@ class ApiUser(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # after this instant the token no longer works (migration 0011); None: until revoked
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Dataset(Base):

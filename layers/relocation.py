@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Engine
 
 from geo.masking import neutralise_formula
+from geo.network import zone_crs
 from geo.policy import Profile, load_profile
 from geo.relocation import (
     CRITERIA,
@@ -112,9 +113,23 @@ def refresh_townships(
     """Assess ``codes`` (townships of one county) and replace their rows in ``conn``'s
     transaction; returns the result and the relocation_run id."""
     inputs = load_inputs(conn, codes, profile)
-    result = assess_relocation(inputs, profile)
+    result = assess_relocation(inputs, profile, crs=county_crs(conn, codes))
     store(conn, result, inputs, codes, profile)
     return result, _record_run(conn, result, codes, profile)
+
+
+def county_crs(conn: sa.Connection, codes: Sequence[str]):
+    """The metric CRS of the townships' county: its Gauss-Krüger zone, the same whichever
+    of its townships a run loads (the site grid lies on that CRS's lattice)."""
+    lon = conn.execute(
+        sa.text(
+            "SELECT coalesce((SELECT ST_X(ST_Centroid(geom)) FROM county WHERE code = :county), "
+            "(SELECT ST_X(ST_Centroid(ST_Collect(geom))) FROM township "
+            "WHERE left(code, 6) = :county))"
+        ),
+        {"county": codes[0][:6]},
+    ).scalar()
+    return zone_crs(lon) if lon is not None else None
 
 
 def load_inputs(conn: sa.Connection, townships: Sequence[str], profile: Profile):

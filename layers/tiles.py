@@ -14,10 +14,12 @@ ever served and nothing needs to be purged by hand.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -196,11 +198,49 @@ def tile_etag(
     return '"' + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32] + '"'
 
 
+class SharedTileCache:
+    """Tiles on disk by ETag, shared by the server's worker processes (``serve --workers``).
+
+    diskcache keeps an SQLite index and the bytes, safe across processes, bounded in bytes
+    (oldest stored evicted first). A busy or full disk is a cache miss, never an error: the
+    tile is cut again.
+    """
+
+    def __init__(self, folder: Path, max_bytes: int) -> None:
+        import diskcache
+
+        self._errors = (diskcache.Timeout, sqlite3.Error, OSError)
+        self._cache = diskcache.Cache(
+            str(folder), size_limit=max_bytes, eviction_policy="least-recently-stored",
+            timeout=0.05, cull_limit=16,
+        )  # fmt: skip
+
+    def get(self, etag: str) -> bytes | None:
+        try:
+            return self._cache.get(etag)
+        except self._errors:
+            return None
+
+    def put(self, etag: str, tile: bytes) -> None:
+        try:
+            self._cache.set(etag, tile)
+        except self._errors:
+            return
+
+    def clear(self) -> None:
+        try:
+            self._cache.clear()
+        except self._errors:
+            return
+
+
 @dataclass
 class TileCache:
-    """A thread-safe LRU of tile bytes by ETag, bounded in bytes."""
+    """A thread-safe LRU of tile bytes by ETag, bounded in bytes; in front of a
+    :class:`SharedTileCache` when the server runs several worker processes."""
 
     max_bytes: int = 64 * 1024 * 1024
+    shared: SharedTileCache | None = None
 
     def __post_init__(self) -> None:
         self._tiles: OrderedDict[str, bytes] = OrderedDict()
@@ -211,14 +251,24 @@ class TileCache:
     def get(self, etag: str) -> bytes | None:
         with self._lock:
             tile = self._tiles.get(etag)
-            if tile is None:
-                self.misses += 1
-                return None
-            self._tiles.move_to_end(etag)
-            self.hits += 1
-            return tile
+            if tile is not None:
+                self._tiles.move_to_end(etag)
+                self.hits += 1
+                return tile
+        tile = self.shared.get(etag) if self.shared is not None else None
+        if tile is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._remember(etag, tile)
+        return tile
 
     def put(self, etag: str, tile: bytes) -> None:
+        if self.shared is not None:
+            self.shared.put(etag, tile)
+        self._remember(etag, tile)
+
+    def _remember(self, etag: str, tile: bytes) -> None:
         if len(tile) > self.max_bytes // 4:
             return
         with self._lock:

@@ -318,3 +318,46 @@ def county_overview(engine: Engine, county: str, as_of: dt.date) -> gpd.GeoDataF
     """
     with engine.connect() as conn:
         return _frame(conn, sql, county=county, **as_of_params(county, as_of))
+
+
+# --- caching a rendered sheet --------------------------------------------------------------
+
+# The tables a township sheet reads besides its households; each has a change counter
+# (migrations 0003, 0004, 0007, 0011). Households (and their archive, written with them) are
+# fingerprinted per township instead (:func:`township_households_fingerprint`), so an edit
+# in one township does not throw away the sheets of the others.
+SHEET_TABLES = (
+    "county", "township", "village", "hamlet", "cadre", "work_group", "work_group_member",
+    "road", "river", "clinic", "school", "water", "raster", "hazard_zone", "karst_zone",
+    "coverage_household", "relocation_household", "relocation_group",
+)  # fmt: skip
+HOUSEHOLDS_FINGERPRINT_SQL = """
+SELECT count(*), coalesce(sum(version), 0), max(updated_at)
+FROM household WHERE starts_with(village_code, :code)
+"""
+
+
+def township_households_fingerprint(conn: sa.Connection, code: str) -> str:
+    """Changes whenever a household of the township is added, removed or edited (every
+    edit raises its version; an import that moves one away lowers the count)."""
+    row = conn.execute(sa.text(HOUSEHOLDS_FINGERPRINT_SQL), {"code": code}).one()
+    count, versions, latest = row
+    return f"{count}/{versions}/{latest.isoformat() if latest else '-'}"
+
+
+def sheet_cache_key(versions: tuple[int, ...] | None, **request: object) -> str | None:
+    """A cache key for a rendered sheet: what was asked (township, format, paper, public,
+    scope …), today's date (the sheet shows status as of today) and the tables' change
+    counters. None when the counters are unknown: then render, never cache.
+
+    >>> sheet_cache_key((1, 2), code="441882101") == sheet_cache_key((1, 2), code="441882101")
+    True
+    >>> sheet_cache_key((1, 3), code="441882101") == sheet_cache_key((1, 2), code="441882101")
+    False
+    """
+    import hashlib
+
+    if versions is None:
+        return None
+    parts = [repr(sorted(request.items())), dt.date.today().isoformat(), repr(versions)]
+    return "sheet:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]

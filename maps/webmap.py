@@ -1,15 +1,22 @@
-"""The web map: a folium/Leaflet page whose every asset the app serves itself (no CDN).
+"""The web map: a Leaflet page whose every asset the app serves itself (no CDN).
 
-folium builds the page (map, scale, the hillshade basemap, optional online tile layers);
-``api/static/gongjian/webmap.js`` adds what needs the caller's token: login, the township
+The page is a shell with no inline script (the server's Content-Security-Policy allows
+scripts from this server only): its configuration travels in a JSON data block, and
+``api/static/gongjian/webmap.js`` builds the map from it (scale, the hillshade basemap,
+optional online tile layers) and adds what needs the caller's token: login, the township
 selector, vector-tile layers (Leaflet.VectorGrid) with toggles, popups per role, the legend
 and the download links. The basemap is drawn from our own data — a hillshade of the DEM
-(:func:`hillshade_png`) under rivers and roads from the vector tiles — so the map works with
-no internet; online tiles appear only when configured.
+(:func:`hillshade_image`) under rivers and roads from the vector tiles — so the map works
+with no internet; online tiles appear only when configured.
+
+The self-contained HTML twin of the wall map (:func:`render_township_html`, one file for a
+USB stick) is built with folium and keeps its scripts inline; the server allows exactly
+those scripts by their hashes.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -28,30 +35,31 @@ from geo import vocab
 from maps.palette import STATUS_COLOURS
 
 STATIC = "/static"
-# Order matters: folium writes these into <head> in this order, after anything else added.
 VENDOR_JS = (
-    ("leaflet", f"{STATIC}/vendor/leaflet/leaflet.js"),
-    ("vectorgrid", f"{STATIC}/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
-    ("gongjian", f"{STATIC}/gongjian/webmap.js"),
+    f"{STATIC}/vendor/leaflet/leaflet.js",
+    f"{STATIC}/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js",
+    f"{STATIC}/gongjian/webmap.js",
 )
-VENDOR_CSS = (
-    ("leaflet_css", f"{STATIC}/vendor/leaflet/leaflet.css"),
-    ("gongjian_css", f"{STATIC}/gongjian/webmap.css"),
-)
+VENDOR_CSS = (f"{STATIC}/vendor/leaflet/leaflet.css", f"{STATIC}/gongjian/webmap.css")
 SYNTHETIC_NOTE = "示例数据（合成）"
 HILLSHADE_URL = "/basemap/hillshade.webp"
 LIANZHOU_CENTRE = (24.78, 112.38)  # before login and without a DEM
-
-
-class OfflineMap(folium.Map):
-    """folium.Map with its CDN links replaced by the app's vendored copies.
-
-    folium's defaults also pull jQuery, Bootstrap and awesome-markers from CDNs; the web map
-    uses none of them, so they are left out rather than vendored.
-    """
-
-    default_js: ClassVar[list] = list(VENDOR_JS)
-    default_css: ClassVar[list] = list(VENDOR_CSS)
+PAGE = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<meta name="referrer" content="no-referrer">
+<title>{title}</title>
+{css}
+{js}
+</head>
+<body class="gj-page">
+<div id="gj-map" class="gj-map"></div>
+<script type="application/json" id="gj-config">{config}</script>
+</body>
+</html>
+"""
 
 
 @dataclass(frozen=True)
@@ -86,27 +94,53 @@ def labels() -> dict[str, dict[str, str]]:
 
 
 def webmap_html(config: WebMapConfig) -> str:
-    """The complete HTML page (Leaflet via folium) for ``config``."""
+    """The complete HTML page for ``config``: markup, links to our scripts, a JSON block.
+
+    >>> page = webmap_html(WebMapConfig(title="t", layers=[]))
+    >>> "<script>" in page, 'type="application/json"' in page
+    (False, True)
+    """
     south_west, north_east = config.hillshade_bounds or (None, None)
     centre = (
         ((south_west[0] + north_east[0]) / 2, (south_west[1] + north_east[1]) / 2)
         if south_west
         else LIANZHOU_CENTRE
     )
-    fmap = OfflineMap(
-        location=centre, zoom_start=10, tiles=None, control_scale=True, min_zoom=6, max_zoom=18
+    payload = {
+        "title": config.title,
+        "township": config.township,
+        "centre": list(centre),
+        "layers": [layer.__dict__ for layer in config.layers],
+        "hillshade": bool(config.hillshade_bounds),
+        "hillshadeUrl": HILLSHADE_URL,
+        "hillshadeBounds": [list(south_west), list(north_east)] if south_west else None,
+        # optional online layers (off until switched on in the layer control)
+        "online": [dict(t) for t in config.online_tiles],
+        "wallmapFormats": list(config.wallmap_formats),
+        "labels": dict(config.labels),
+        "colors": {"status": STATUS_COLOURS},  # the wall map's, so both read the same
+        "note": config.note,
+    }
+    return PAGE.format(
+        title=html.escape(config.title),
+        css="\n".join(f'<link rel="stylesheet" href="{href}">' for href in VENDOR_CSS),
+        js="\n".join(f'<script src="{src}"></script>' for src in VENDOR_JS),
+        config=json_for_script(payload),
     )
-    fmap.get_root().title = config.title
-    if config.hillshade_bounds:
-        fmap.add_child(_ImageOverlay(HILLSHADE_URL, [south_west, north_east]))
-    root = fmap.get_root()
-    root.header.add_child(Element('<meta name="referrer" content="no-referrer">'))
-    fmap.add_child(_Start(config))
-    return root.render()
+
+
+def json_for_script(value) -> str:
+    """JSON safe inside a <script> data block: "</" and "<!--" cannot end or alter it.
+
+    >>> json_for_script({"a": "</script>"})
+    '{"a": "<\\\\/script>"}'
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\u0021--")
 
 
 class _ImageOverlay(MacroElement):
-    """An image overlay from a URL of this server (folium's own reads local files instead)."""
+    """An image overlay from a URL or data URI (folium's own reads local files instead)."""
 
     _template = Template(
         """
@@ -124,36 +158,6 @@ class _ImageOverlay(MacroElement):
         self._name = "HillshadeOverlay"
         self.url = url
         self.bounds = [list(corner) for corner in bounds]
-
-
-class _Start(MacroElement):
-    """Hands the folium map and the page configuration to webmap.js."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-            gongjian.start({{ this._parent.get_name() }}, {{ this.config_json }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, config: WebMapConfig) -> None:
-        super().__init__()
-        self._name = "GongjianStart"
-        payload = {
-            "title": config.title,
-            "township": config.township,
-            "layers": [layer.__dict__ for layer in config.layers],
-            "hillshade": bool(config.hillshade_bounds),
-            # optional online layers (off until switched on in the layer control)
-            "online": [dict(t) for t in config.online_tiles],
-            "wallmapFormats": list(config.wallmap_formats),
-            "labels": dict(config.labels),
-            "colors": {"status": STATUS_COLOURS},  # the wall map's, so both read the same
-            "note": config.note,
-        }
-        # "</" must not end the <script> element early
-        self.config_json = json.dumps(payload, ensure_ascii=False).replace("</", "<\\/")
 
 
 def external_urls(html: str, allowed: Sequence[str] = ()) -> list[str]:

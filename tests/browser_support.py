@@ -23,6 +23,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+def csp_violations(message) -> list[str]:
+    """A console message of chromium reporting that the page's CSP refused something."""
+    text = message.text
+    return [text] if "Content Security Policy" in text else []
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

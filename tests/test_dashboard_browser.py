@@ -18,7 +18,7 @@ from playwright.sync_api import sync_playwright
 
 from api.app import create_app
 from tests.api_support import Users, demo_townships, new_users
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, csp_violations, serving
 
 SCREENSHOT = Path("/tmp/gongjian-dashboard.png")
 
@@ -58,6 +58,7 @@ def test_dashboard_draws_progress_and_flags_offline(server: str, users: Users, e
         context.add_init_script(f"localStorage.setItem('gongjian.token', '{token}');")
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.extend(csp_violations(msg)))
         page.goto(f"{server}/dashboard")
         page.wait_for_selector("#gj-status svg path", timeout=60_000)
         page.wait_for_selector("#gj-exits svg rect", state="attached", timeout=60_000)

@@ -64,20 +64,20 @@ def wait_until_writing(engine: sa.Engine, process: subprocess.Popen, timeout: fl
     raise AssertionError("the import never reached the write phase")
 
 
-def wait_for_backend_gone(engine: sa.Engine, timeout: float = 120) -> None:
+def wait_for_backend_gone(engine: sa.Engine, timeout: float = 120, app: str = APP) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with engine.connect() as conn:
             if not conn.execute(
                 sa.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :app"),
-                {"app": APP},
+                {"app": app},
             ).scalar():
                 return
         time.sleep(0.1)
     raise AssertionError("the killed import's backend is still there")
 
 
-def state(engine: sa.Engine) -> tuple:
+def state(engine: sa.Engine, county: str = COUNTY) -> tuple:
     """What must not change: the world's households, audit rows and the tables' indexes."""
     with engine.connect() as conn:
         households = conn.execute(
@@ -85,7 +85,7 @@ def state(engine: sa.Engine) -> tuple:
                 "SELECT household_no, members, version FROM household WHERE village_code LIKE "
                 ":c ORDER BY 1"
             ),
-            {"c": COUNTY + "%"},
+            {"c": county + "%"},
         ).all()
         audit = conn.execute(sa.text("SELECT count(*) FROM audit_log")).scalar()
         indexes = conn.execute(

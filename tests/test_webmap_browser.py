@@ -21,7 +21,7 @@ from playwright.sync_api import Page, sync_playwright
 from api.app import create_app
 from maps.webmap import external_urls
 from tests.api_support import Users, demo_townships, household_in, new_users
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, csp_violations, serving
 
 SCREENSHOT = Path("/tmp/gongjian-webmap.png")
 HOUSEHOLDS = "path.gj-household"
@@ -65,6 +65,7 @@ def browser_page(server: str, users: Users) -> Iterator[tuple[Page, list[str], l
         context.add_init_script(f"localStorage.setItem('gongjian.token', '{token}');")
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.extend(csp_violations(msg)))
         yield page, leaving, errors
         context.close()
         browser.close()
@@ -158,3 +159,26 @@ def test_relocation_candidates_can_be_shown(browser_page, engine: sa.Engine) -> 
     toggle.locator("input").check()
     wait_until(page, lambda: drawn(page, "path.gj-relocation") > 0)
     assert leaving == [] and errors == []
+
+
+def test_a_login_link_opens_the_map_logged_in(browser_page, server: str, engine) -> None:
+    """``gongjian demo --serve`` prints ``/#token=…``: the page logs in with it, keeps it,
+    and takes it out of the address bar (the fragment never reaches the server)."""
+    from layers.access import close_demo_logins, open_demo_login
+    from layers.demo import LIANZHOU
+
+    _, token = open_demo_login(engine, LIANZHOU)
+    errors: list[str] = []
+    context = browser_page[0].context.browser.new_context()  # no stored token in this one
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.extend(csp_violations(msg)))
+        page.goto(f"{server}/#token={token}")
+        page.wait_for_selector("#gj-user", timeout=20_000)
+        assert "token" not in page.url
+        assert page.evaluate("localStorage.getItem('gongjian.token')") == token
+    finally:
+        context.close()
+        close_demo_logins(engine)
+    assert errors == [], errors

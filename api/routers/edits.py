@@ -89,15 +89,28 @@ class VisitIn(Strict):
     location: Location | None = None
 
 
-def _expected_version(if_match: str | None, item_id: str) -> int | None:
-    """The version named by an If-Match ETag of this household (None: none given)."""
+def parse_if_match(if_match: str | None, item_id: str) -> edits.IfMatch | None:
+    """The household versions an If-Match header admits (None: no header).
+
+    RFC 9110 §13.1.1: ``*`` matches any current representation; otherwise a list of entity
+    tags compared strongly, so weak tags (``W/"…"``) and tags of other resources never match.
+    """
     if if_match is None:
         return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
+    if if_match.strip() == "*":
+        return edits.IfMatch(any_version=True)
     prefix = f"household-{item_id}-v"
-    if not tag.startswith(prefix) or not tag[len(prefix) :].isdigit():
-        return -1  # names another resource or is garbage: can never match
-    return int(tag[len(prefix) :])
+    versions, weak = set(), 0
+    tags = [t.strip() for t in if_match.split(",") if t.strip()]
+    for tag in tags:
+        if tag.startswith("W/"):
+            weak += 1
+            continue
+        name = tag.strip('"') if len(tag) >= 2 and tag[0] == tag[-1] == '"' else ""
+        number = name.removeprefix(prefix)
+        if name.startswith(prefix) and number.isdigit():
+            versions.add(int(number))
+    return edits.IfMatch(versions=frozenset(versions), weak=bool(tags) and weak == len(tags))
 
 
 @router.patch(
@@ -107,7 +120,10 @@ def _expected_version(if_match: str | None, item_id: str) -> int | None:
     responses={
         200: {"content": {GEOJSON: {}}},
         404: {"description": "not found in your scope"},
-        412: {"description": "the household changed since you read it"},
+        412: {
+            "description": "the household changed since you read it, or If-Match named no "
+            "current version (weak ETags never match; `*` matches any)"
+        },
         428: {"description": "If-Match missing"},
     },
 )
@@ -127,7 +143,7 @@ def patch_household(
         changes["location"] = patch.location.pair() if patch.location else None
     with scoped_connection(engine, caller.scope) as conn:
         saved = edits.update_household(
-            conn, caller, household_id, _expected_version(if_match, item_id), changes
+            conn, caller, household_id, parse_if_match(if_match, item_id), changes
         )
         found = features.fetch_item(conn, coll, caller, item_id)
     return Response(

@@ -8,19 +8,29 @@ caller's scope, and viewers get the public sheet (names masked).
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from api.auth import current_caller
+from api.auth import autocommit, current_caller
 from layers.access import Caller
 from layers.edits import NotInScope
-from layers.wallmap_data import TownshipNotFound
+from layers.tiles import layer_versions
+from layers.wallmap_data import (
+    SHEET_TABLES,
+    TownshipNotFound,
+    sheet_cache_key,
+    township_households_fingerprint,
+)
 from maps import webmap
 from maps.wallmap.render import WallmapError, render_township_map
 
 router = APIRouter(tags=["maps"])
+_RENDER_LOCKS: dict[str, threading.Lock] = {}
+_RENDER_LOCKS_GUARD = threading.Lock()
 MEDIA_TYPES = {
     "pdf": "application/pdf",
     "png": "image/png",
@@ -54,17 +64,20 @@ def township_map(
     # scope themselves, so they get the login engine (row-level security needs a scoped
     # transaction they do not open).
     engine = request.app.state.login_engine
-    try:
-        if fmt == "html":
-            body = webmap.render_township_html(engine, code, public=public, scope=scope).encode()
-        else:
-            body = render_township_map(
-                engine, code, paper=paper, fmt=fmt, public=public, color_by=color_by, scope=scope
-            )
-    except TownshipNotFound:
-        raise NotInScope(f"no township {code}") from None
-    except WallmapError as exc:
-        raise NotInScope(str(exc)) from None
+    cache = request.app.state.tile_cache
+    versions, households = _sheet_versions(request, code)
+    key = sheet_cache_key(
+        versions, code=code, fmt=fmt, paper=paper, public=public, color_by=color_by,
+        scope=scope, households=households,
+    )  # fmt: skip
+    body = cache.get(key) if key else None
+    if body is None:
+        with _rendering(key):  # one render per sheet at a time; the others wait for it
+            body = cache.get(key) if key else None
+            if body is None:
+                body = _render(engine, code, fmt, paper, public, color_by, scope)
+                if key:
+                    cache.put(key, body)
     filename = f"gongjian-{code}.{fmt}"
     return Response(
         body,
@@ -74,3 +87,42 @@ def township_map(
             "Cache-Control": "private, no-store",
         },
     )
+
+
+def _render(engine, code: str, fmt: str, paper: str, public: bool, color_by: str, scope: str):
+    try:
+        if fmt == "html":
+            return webmap.render_township_html(engine, code, public=public, scope=scope).encode()
+        return render_township_map(
+            engine, code, paper=paper, fmt=fmt, public=public, color_by=color_by, scope=scope
+        )
+    except TownshipNotFound:
+        raise NotInScope(f"no township {code}") from None
+    except WallmapError as exc:
+        raise NotInScope(str(exc)) from None
+
+
+def _sheet_versions(request: Request, code: str) -> tuple[tuple[int, ...] | None, str]:
+    """The change counters of what a sheet reads (from the change watcher, else the
+    database) and the fingerprint of the township's households."""
+    known = request.app.state.changes.versions(SHEET_TABLES)
+    with autocommit(request) as conn:
+        households = township_households_fingerprint(conn, code)
+        return (known or layer_versions(conn, SHEET_TABLES)), households
+
+
+@contextmanager
+def _rendering(key: str | None):
+    if key is None:
+        yield
+        return
+    with _RENDER_LOCKS_GUARD:
+        lock = _RENDER_LOCKS.setdefault(key, threading.Lock())
+    try:
+        with lock:
+            yield
+    finally:
+        with _RENDER_LOCKS_GUARD:
+            if len(_RENDER_LOCKS) > 256:  # old sheets' locks: forget those nobody holds
+                for stale in [k for k, v in _RENDER_LOCKS.items() if not v.locked()]:
+                    del _RENDER_LOCKS[stale]

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import current_caller, require_roles
 from api.deps import get_engine
+from api.errors import message
 from geo import vocab
 from geo.network import NetworkError
 from geo.routing import export
@@ -113,7 +114,7 @@ def _domain_errors():
     try:
         yield
     except routes.RouteError as exc:
-        raise NotInScope(str(exc).strip("'\"")) from None
+        raise NotInScope(message(exc)) from None
     except (routes.PlanRejected, SamplingError, PlanError, NetworkError) as exc:
         raise QueryError(str(exc)) from None
     except (routes.ResultError, SheetError) as exc:

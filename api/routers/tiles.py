@@ -38,13 +38,19 @@ async def tile(
     credentials: HTTPAuthorizationCredentials | None = Security(bearer),
 ) -> Response:
     # The hot path of the map: one worker-thread hop and one pooled connection for the token
-    # and the change counters; a cache hit then needs nothing more.
-    coll = features.collection(layer)
+    # and the change counters; a cache hit then needs nothing more. The token is checked
+    # first: without one, nothing about layers or coordinates is answered (401 before 400).
+    coll = features.collection(layer) if layer in features.REGISTRY else None
+    watched = coll.watched_tables if coll is not None else ()
+    caller, versions = _from_memory(request, credentials, watched)
+    if caller is None:
+        caller, versions = await run_in_threadpool(
+            _caller_and_versions, request, credentials, watched
+        )
+    if coll is None:
+        coll = features.collection(layer)  # unknown layer: 404
     tiles.check_tile(z, x, y)
     filters = layer_filters(request, coll)
-    caller, versions = _from_memory(request, credentials, coll)
-    if caller is None:
-        caller, versions = await run_in_threadpool(_caller_and_versions, request, credentials, coll)
     headers = {"Cache-Control": CACHE_CONTROL, "Vary": "Authorization"}
     etag = tiles.tile_etag(coll, caller, z, x, y, filters, versions) if versions else None
     cache: tiles.TileCache = request.app.state.tile_cache
@@ -61,20 +67,20 @@ async def tile(
     return Response(body, media_type=MVT, headers=headers)
 
 
-def _from_memory(request: Request, credentials, coll: features.Collection):
+def _from_memory(request: Request, credentials, watched: tuple[str, ...]):
     """Caller and counters from the change watcher and the token cache, when both know."""
     state = request.app.state
-    known = state.changes.versions((*coll.watched_tables, "api_user"))
+    known = state.changes.versions((*watched, "api_user"))
     if known is None:
         return None, None
     caller = state.tokens.get(credentials, known[-1])
     return (caller, known[:-1]) if caller is not None else (None, None)
 
 
-def _caller_and_versions(request: Request, credentials, coll: features.Collection):
+def _caller_and_versions(request: Request, credentials, watched: tuple[str, ...]):
     with autocommit(request) as conn:
-        caller = authenticate(conn, credentials)
-        versions = tiles.layer_versions(conn, (*coll.watched_tables, "api_user"))
+        caller = authenticate(request, conn, credentials)
+        versions = tiles.layer_versions(conn, (*watched, "api_user"))
     if versions is None:
         return caller, None
     request.app.state.tokens.put(credentials, versions[-1], caller)

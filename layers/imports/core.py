@@ -517,6 +517,13 @@ def sql_problems(
 def database_error(exc: sa.exc.DBAPIError | psycopg.Error, path: Path) -> ImportError_:
     """A database failure in words: lost connection, or the constraint that refused a row."""
     orig = getattr(exc, "orig", exc)
+    if (getattr(orig, "sqlstate", None) or "").startswith("53"):  # disk full, out of memory
+        first_line = (str(orig).strip().splitlines() or ["insufficient resources"])[0]
+        return ImportError_(
+            f"{path.name}: the database server ran out of room ({first_line}); nothing was "
+            "written (the transaction was rolled back): free space on the disk that holds "
+            "the database (GONGJIAN_HOME), then run the import again"
+        )
     lost = isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError) or getattr(
         exc, "connection_invalidated", False
     )

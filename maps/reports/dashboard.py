@@ -13,6 +13,7 @@ import html
 
 from geo import vocab
 from geo.flags import FLAG_KINDS, SYNTHETIC_NOTE
+from maps.webmap import json_for_script
 
 PAGE = """<!DOCTYPE html>
 <html lang="zh-CN">
@@ -51,7 +52,7 @@ PAGE = """<!DOCTYPE html>
     </div>
   </section>
 </main>
-<script>window.GJ_DASHBOARD = {config};</script>
+<script type="application/json" id="gj-dashboard-config">{config}</script>
 <script src="/static/reports/dashboard.js"></script>
 </body>
 </html>
@@ -60,8 +61,6 @@ PAGE = """<!DOCTYPE html>
 
 def dashboard_html(title: str = "攻坚图") -> str:
     """The page; labels travel in a small JSON config so the script has no Chinese literals."""
-    import json
-
     config = {
         "kinds": FLAG_KINDS,
         "status": vocab.STATUS,
@@ -70,5 +69,5 @@ def dashboard_html(title: str = "攻坚图") -> str:
     return PAGE.format(
         title=html.escape(title),
         note=html.escape(SYNTHETIC_NOTE),
-        config=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
+        config=json_for_script(config),
     )

@@ -1,7 +1,10 @@
 /* 攻坚图 web map: login, township selector, vector-tile layers, popups, legend, downloads.
  *
- * Started by maps/webmap.py (folium) with gongjian.start(map, config). Every request goes to
- * this server with the caller's bearer token; nothing is fetched from anywhere else.
+ * The page (maps/webmap.py) has no inline script: its configuration is the JSON block
+ * #gj-config, from which boot() builds the map and calls gongjian.start(map, config). Every
+ * request goes to this server with the caller's bearer token; nothing is fetched from
+ * anywhere else. A login link (#token=…, printed by `gongjian demo --serve`) logs in once;
+ * the fragment never reaches the server and is removed from the address bar at once.
  */
 (function () {
   'use strict';
@@ -477,6 +480,28 @@
 
   // --- start --------------------------------------------------------------------------
 
+  function tokenFromLink() {
+    var match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash || '');
+    if (!match) { return null; }
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+    return decodeURIComponent(match[1]);
+  }
+
+  function boot() {
+    var block = document.getElementById('gj-config');
+    if (!block) { return; }
+    var config = JSON.parse(block.textContent);
+    var map = L.map('gj-map', {
+      center: config.centre, zoom: 10, minZoom: 6, maxZoom: 18, zoomControl: true
+    });
+    L.control.scale().addTo(map);
+    if (config.hillshadeBounds) {
+      L.imageOverlay(config.hillshadeUrl, config.hillshadeBounds,
+        { opacity: 1.0, interactive: false, pane: 'tilePane' }).addTo(map);
+    }
+    window.gongjian.start(map, config);
+  }
+
   window.gongjian = {
     start: function (map, config) {
       state = { map: map, config: config, token: null, filters: {}, households: [] };
@@ -485,9 +510,15 @@
       map.attributionControl.setPrefix(false);
       map.attributionControl.addAttribution(config.note);
       buildPanel();
-      var token = localStorage.getItem(TOKEN_KEY);
+      var token = tokenFromLink() || localStorage.getItem(TOKEN_KEY);
       if (token) { login(token); } else { showLogin(); }
     },
     state: function () { return state; }
   };
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', boot);
+  } else {
+    boot();
+  }
 }());

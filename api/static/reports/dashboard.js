@@ -5,7 +5,9 @@
 (function () {
   'use strict';
   var TOKEN_KEY = 'gongjian.token';
-  var CONFIG = window.GJ_DASHBOARD || { kinds: {}, status: {} };
+  // the page's configuration: a JSON data block (the page has no inline script)
+  var block = document.getElementById('gj-dashboard-config');
+  var CONFIG = block ? JSON.parse(block.textContent) : { kinds: {}, status: {} };
   var COLOURS = { poor: '#d7191c', returned: '#6a1b9a', exited: '#1b9e77', target: '#555555' };
   var state = { token: null, me: null };
 
