@@ -14,6 +14,7 @@ from api import (
     cli_relocation,
     cli_reports,
     cli_routes,
+    cli_scenario,
     cli_siting,
     cli_users,
 )
@@ -40,6 +41,7 @@ cli_reports.register(app)
 cli_relocation.register(app)
 cli_routes.register(app)
 cli_siting.register(app)
+cli_scenario.register(app)
 
 
 @db_app.command("up")

@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from geo.coverage import SYNTHETIC_NOTE, CoverageInputs, CoverageResult, assess
-from geo.crs import parse_crs, to_wgs84
 from geo.masking import neutralise_formula
 from geo.policy import Profile
 from geo.scenario import Changes, apply, newly_covered
@@ -33,10 +32,9 @@ from geo.siting_problems import (
 )
 from layers.analysis_store import write_tables
 from layers.coverage import load_inputs
+from layers.proposal_files import ProposalError, read_proposals, refuse_if_gcj02, refuse_outside
 
 CRITERION_OF = {"clinic": "clinic", "water": "water", "school": "school", "roads": "road"}
-MAX_CANDIDATE_FILE = 20 * 1024 * 1024
-GCJ_SUSPECT_M = 100.0  # a median this far from the roads, and a third of it as GCJ-02: suspect
 
 
 @dataclass
@@ -167,120 +165,24 @@ def _verify(inputs: CoverageInputs, base: CoverageResult, changes: Changes, prof
 
 # --- candidate files --------------------------------------------------------------------
 
-LON = ("经度", "lon", "lng", "longitude", "x")
-LAT = ("纬度", "lat", "latitude", "y")
-NAME = ("名称", "name", "站点", "地点", "site")
-
 
 def read_candidates(
     path: Path, crs: str | None, town: Township, inputs: CoverageInputs, notes: list[str]
 ) -> gpd.GeoDataFrame:
-    """Candidate sites from a file (GeoPackage, GeoJSON, Shapefile; CSV/XLSX with 经度/纬度),
-    in WGS84; ``crs`` names the file's coordinates (wgs84, cgcs2000, gcj02, bd09, EPSG:n)."""
-    from layers.imports.base import ImportError_
-    from layers.imports.files import read_source
-
+    """Candidate sites from a file of points (see ``layers.proposal_files``), in WGS84."""
     try:
-        source = read_source(path, max_bytes=MAX_CANDIDATE_FILE, score=_header_score)
-    except ImportError_ as exc:
+        proposals = read_proposals(path, crs, "point")
+        notes += refuse_if_gcj02(proposals, inputs.roads)
+        refuse_outside(proposals, town.area, f"{town.name} ({town.code})")
+    except ProposalError as exc:
         raise SitingError(str(exc)) from None
-    frame = source.frame
-    if source.geometry is not None:
-        geoms = gpd.GeoSeries(source.geometry, crs=source.crs)
-    else:
-        geoms = gpd.GeoSeries(_points_from_columns(path, frame, source), crs=None)
-    declared = crs is not None or (source.crs is not None and source.crs.to_epsg() not in
-                                   (4326, 4490))  # fmt: skip
-    points = _to_wgs84(path, geoms, crs)
-    bad = [i for i, g in enumerate(points) if g is None or g.geom_type != "Point"]
-    if bad:
-        raise SitingError(f"{path.name}: row {source.row(bad[0])}: not a point")
-    if not declared:
-        _refuse_if_gcj02(path, points, inputs, notes)
-    inside = points.within(gpd.GeoSeries([town.area], crs=4326).iloc[0])
-    if not inside.all():
-        i = int(np.flatnonzero(~inside.to_numpy())[0])
-        p = points.iloc[i]
-        raise SitingError(
-            f"{path.name}: row {source.row(i)}: the site ({p.x:.6f}, {p.y:.6f}) lies outside "
-            f"{town.name} ({town.code})"
-        )
-    name_column = next((c for c in frame.columns if str(c).strip().lower() in NAME), None)
-    names = (
-        frame[name_column].astype(str).to_numpy()
-        if name_column
-        else [f"候选点{i + 1}" for i in range(len(frame))]
-    )
+    points = proposals.frame
     return gpd.GeoDataFrame(
-        {"name": names, "village_code": _village_codes(points, inputs), "hamlet_id": pd.NA},
-        geometry=points.to_numpy(),
+        {"name": points["name"], "village_code": _village_codes(points.geometry, inputs),
+         "hamlet_id": pd.NA},
+        geometry=points.geometry.to_numpy(),
         crs=4326,
-    )
-
-
-def _header_score(row: list[object]) -> int:
-    cells = {str(c).strip().lower() for c in row if c is not None}
-    return sum(1 for names in (LON, LAT, NAME) if cells & set(names))
-
-
-def _points_from_columns(path: Path, frame: pd.DataFrame, source) -> np.ndarray:
-    lower = {str(c).strip().lower(): c for c in frame.columns}
-    lon = next((lower[n] for n in LON if n in lower), None)
-    lat = next((lower[n] for n in LAT if n in lower), None)
-    if lon is None or lat is None:
-        raise SitingError(f"{path.name}: no geometry: give a spatial file or 经度/纬度 columns")
-    x = pd.to_numeric(frame[lon], errors="coerce").to_numpy(float)
-    y = pd.to_numeric(frame[lat], errors="coerce").to_numpy(float)
-    bad = np.flatnonzero(np.isnan(x) | np.isnan(y) | (np.abs(x) > 180) | (np.abs(y) > 90))
-    if len(bad):
-        i = int(bad[0])
-        raise SitingError(
-            f"{path.name}: row {source.row(i)}: field {lon}/{lat}: not a longitude/latitude "
-            f"({frame[lon].iloc[i]!r}, {frame[lat].iloc[i]!r})"
-        )
-    return shapely.points(x, y)
-
-
-def _to_wgs84(path: Path, geoms: gpd.GeoSeries, crs: str | None) -> gpd.GeoSeries:
-    if crs is None:
-        if geoms.crs is None or geoms.crs.to_epsg() in (4326, 4490):
-            return geoms.set_crs(4326, allow_override=True)
-        return geoms.to_crs(4326)
-    try:
-        system = parse_crs(crs)
-    except ValueError as exc:
-        raise SitingError(f"--crs: {exc}") from None
-    if system.kind == "epsg" and system.epsg not in (4326, 4490):
-        return geoms.set_crs(system.epsg, allow_override=True).to_crs(4326)
-    return to_wgs84(geoms.set_crs(None, allow_override=True), system)
-
-
-def _refuse_if_gcj02(path: Path, points: gpd.GeoSeries, inputs, notes: list[str]) -> None:
-    """Sites are where people live, by the roads: if the file's points sit far from every
-    road as WGS84 but near them read as GCJ-02 (AMap/Tencent), say so instead of guessing."""
-    roads = inputs.roads
-    if not len(roads) or not len(points):
-        return
-    as_given = _median_road_m(points, roads)
-    as_gcj = _median_road_m(to_wgs84(points, "gcj02"), roads)
-    if as_given > GCJ_SUSPECT_M and as_gcj < as_given / 3:
-        raise SitingError(
-            f"{path.name}: the sites lie a median {as_given:.0f} m from the nearest road as "
-            f"WGS84, {as_gcj:.0f} m if read as GCJ-02: the file looks like GCJ-02 (AMap, "
-            "Tencent). Say which with --crs gcj02 (or --crs wgs84 to keep them as they are)"
-        )
-    notes.append("candidate file without a coordinate system: taken as WGS84 (say otherwise "
-                 "with --crs)")  # fmt: skip
-
-
-def _median_road_m(points: gpd.GeoSeries, roads: gpd.GeoDataFrame) -> float:
-    from geo.network import metric_crs
-
-    crs = metric_crs(roads)
-    lines = roads.to_crs(crs).geometry.to_numpy()
-    metric = points.to_crs(crs).to_numpy()
-    _, distance = shapely.STRtree(lines).query_nearest(metric, return_distance=True)
-    return float(np.median(distance))
+    )  # fmt: skip
 
 
 def _village_codes(points: gpd.GeoSeries, inputs: CoverageInputs) -> np.ndarray:
