@@ -86,9 +86,7 @@ def refuse_if_gcj02(proposals: Proposals, roads: gpd.GeoDataFrame) -> list[str]:
     """Raise if an undeclared file looks like GCJ-02; notes to show otherwise."""
     if proposals.declared:
         return []
-    points = gpd.GeoSeries(
-        shapely.get_point(_as_lines_or_points(proposals.frame.geometry.to_numpy()), 0), crs=4326
-    )
+    points = gpd.GeoSeries(_first_points(proposals.frame.geometry.to_numpy()), crs=4326)
     if len(roads) and len(points):
         as_given = _median_road_m(points, roads)
         as_gcj = _median_road_m(to_wgs84(points, "gcj02"), roads)
@@ -115,8 +113,9 @@ def refuse_outside(proposals: Proposals, area: shapely.Geometry, label: str) -> 
         )
 
 
-def _as_lines_or_points(geoms: np.ndarray) -> np.ndarray:
-    return np.array([g if g.geom_type != "MultiLineString" else g.geoms[0] for g in geoms])
+def _first_points(geoms: np.ndarray) -> np.ndarray:
+    """Points as they are, lines by their first vertex (where a drawn road leaves from)."""
+    return np.array([g if g.geom_type == "Point" else shapely.get_point(g, 0) for g in geoms])
 
 
 def _header_score(row: list[object]) -> int:
