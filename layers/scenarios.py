@@ -24,6 +24,7 @@ from geo.coverage import CRITERIA, CoverageInputs, CoverageResult, assess
 from geo.policy import Profile
 from geo.scenario import Changes, ScenarioError, apply, connect_roads, newly_covered
 from geo.siting import siting_policy
+from layers import features
 from layers.coverage import load_inputs
 from layers.proposal_files import ProposalError, read_proposals, refuse_if_gcj02, refuse_outside
 from layers.scenario_models import FACILITY_CHANGES, ScenarioChange
@@ -318,3 +319,30 @@ def write_diff(tables: dict[str, pd.DataFrame], path: Path, *, synthetic: bool, 
     sheets = {"kinds": "按指标", "villages": "按行政村", "households": "农户"}
     return write_tables(tables, path, csv_table="households", sheet_names=sheets, notes=notes,
                         neutralise=chinese)  # fmt: skip
+
+
+# --- the proposed changes as a layer (OGC API collection, tiles, web map overlay) --------
+
+features.register(features.Collection(
+    id="scenario_change", title="规划方案 Proposed changes (scenarios)",
+    source="""(SELECT c.id, s.name AS scenario, s.township_code, c.kind, c.road_id, c.name,
+                      c.road_class, c.surface, coalesce(c.geom, r.geom) AS geom, c.created_at
+               FROM scenario_change c JOIN scenario s ON s.id = c.scenario_id
+               LEFT JOIN road r ON r.id = c.road_id)""",
+    geometry_type="Geometry", scope_code="t.township_code", tables=("scenario_change",),
+    properties=("scenario", "township_code", "kind", "road_id", "name", "road_class", "surface",
+                "created_at"),
+    filters={
+        "scenario": features.equals("t.scenario"),
+        "kind": features.Filter("t.kind = ANY(:{p})", "road, harden, clinic, water, school",
+                                values={k: k for k in ("road", "harden", "clinic", "water",
+                                                       "school")}),
+        "township": features.Filter("t.township_code = ANY(:{p})", "township code",
+                                    pattern=r"\d{9}"),
+    },
+    datetime="created_at",
+    tile=features.TileSpec(min_zoom=8, attributes=((0, ("scenario", "kind", "name")),)),
+    description="What-if scenarios (gongjian scenario): new roads, roads to harden (their "
+                "current line), new clinics, water points and schools. The real layers are "
+                "not changed by them.",
+))  # fmt: skip

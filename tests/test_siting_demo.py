@@ -278,3 +278,86 @@ def test_a_proposed_road_touching_nothing_is_reported(env, engine, township, tmp
     assert result.exit_code == 1
     assert "断头路" in result.output and "touches no road" in result.output
     assert not rows(engine, "SELECT 1 FROM scenario WHERE name = 'loose-road'")
+
+
+# --- the API ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api(engine, demo_world, township):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.api_support import new_users
+
+    users = new_users(engine)
+    users.add("viewer", "viewer", township)
+    other = rows(engine, "SELECT code FROM township WHERE county_code = :c AND code <> :t "
+                         "ORDER BY code LIMIT 1", c=COUNTY, t=township)[0][0]  # fmt: skip
+    users.add("stranger", "viewer", other)
+    with TestClient(create_app(engine)) as client:
+        yield client, users
+    users.drop()
+
+
+def test_api_siting_in_scope_with_xlsx(api, township) -> None:
+    client, users = api
+    response = client.get("/analysis/siting/roads", params={"township": township,
+                          "budget_km": 2}, headers=users.headers("viewer"))  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["optimal"] and body["cost_km"] <= 2
+    sites = body["sites"]["features"]
+    assert sites and all(f["geometry"]["type"] == "LineString" for f in sites)
+    assert body["households_covered"] == sum(f["properties"]["households"] for f in sites)
+    assert body["verified"]["road"] == body["households_covered"]
+    assert body["note"] == "示例数据（合成）"
+    xlsx = client.get("/analysis/siting/water", params={"township": township, "count": 2,
+                      "format": "xlsx"}, headers=users.headers("viewer"))  # fmt: skip
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    for params, status in (
+        ({"township": township}, 400),  # no count
+        ({"township": township, "count": 0}, 400),  # validation
+    ):
+        assert client.get("/analysis/siting/clinic", params=params,
+                          headers=users.headers("viewer")).status_code == status  # fmt: skip
+    stranger = client.get("/analysis/siting/clinic", params={"township": township, "count": 1},
+                          headers=users.headers("stranger"))  # fmt: skip
+    assert stranger.status_code == 404
+    assert client.get("/analysis/siting/clinic", params={"township": township,
+                      "count": 1}).status_code == 401  # fmt: skip
+
+
+def test_api_scenario_diff_and_layer_in_scope(api, env, engine, township, profile) -> None:
+    client, users = api
+    (road_id,) = rows(engine, """
+        SELECT r.id FROM road r, township t WHERE t.code = :t AND r.surface <> 'hardened'
+        AND ST_Intersects(r.geom, t.geom) ORDER BY r.id LIMIT 1""", t=township)[0]  # fmt: skip
+    made = run("scenario", "new", "api-diff", "--township", township, "--harden", str(road_id))
+    assert made.exit_code == 0, made.output
+    try:
+        listed = client.get("/scenarios", headers=users.headers("viewer")).json()["scenarios"]
+        assert [s["name"] for s in listed if s["name"] == "api-diff"] == ["api-diff"]
+        assert not [s for s in client.get("/scenarios", headers=users.headers("stranger"))
+                    .json()["scenarios"] if s["name"] == "api-diff"]  # fmt: skip
+        diff = client.get("/scenarios/api-diff/diff", headers=users.headers("viewer"))
+        assert diff.status_code == 200, diff.text
+        body = diff.json()
+        households = {h["household_no"] for h in body["households"]}
+        assert sum(k["households"] for k in body["kinds"]) >= len(households) >= 0
+        assert all("head_name" not in h for h in body["households"])
+        poor = [h["poor"] for h in body["households"]]
+        assert poor == sorted(poor, reverse=True)  # poor households first
+        assert client.get("/scenarios/api-diff/diff",
+                          headers=users.headers("stranger")).status_code == 404  # fmt: skip
+        layer = client.get(
+            "/collections/scenario_change/items",
+            params={"scenario": "api-diff"},
+            headers=users.headers("viewer"),
+        )
+        assert layer.status_code == 200, layer.text
+        (feature,) = layer.json()["features"]
+        assert feature["properties"]["kind"] == "harden"
+        assert feature["properties"]["road_id"] == road_id and feature["geometry"]
+    finally:
+        run("scenario", "drop", "api-diff")
