@@ -158,3 +158,17 @@ def test_relocation_candidates_can_be_shown(browser_page, engine: sa.Engine) -> 
     toggle.locator("input").check()
     wait_until(page, lambda: drawn(page, "path.gj-relocation") > 0)
     assert leaving == [] and errors == []
+
+
+def test_siting_draws_the_roads_to_harden(browser_page, engine: sa.Engine) -> None:
+    """规划选址 in the township panel: roads to harden within 3 km drawn, with what they bring."""
+    page, leaving, errors = browser_page
+    page.select_option("#gj-siting-kind", "roads")
+    page.fill("#gj-siting-amount", "3")
+    page.click("#gj-siting-run")
+    result = page.locator("#gj-siting-result")
+    wait_until(page, lambda: "户" in result.inner_text() or "失败" in result.inner_text(), 60)
+    assert "新覆盖" in result.inner_text() and "公里" in result.inner_text()
+    wait_until(page, lambda: drawn(page, "path.gj-siting-road") > 0)
+    page.screenshot(path=str(SCREENSHOT.with_name("gongjian-webmap-siting.png")))
+    assert leaving == [] and errors == []
