@@ -145,6 +145,8 @@ def apply(inputs: CoverageInputs, changes: Changes, profile: Profile) -> Coverag
     if len(new_roads):
         extra = new_roads.to_crs(roads.crs)[["road_class", "surface", "geometry"]].copy()
         extra.insert(0, "id", NEW_ID_BASE - np.arange(len(extra)))
+        if "bridge" in roads.columns:  # drawn roads are at grade
+            extra["bridge"] = False
         roads = gpd.GeoDataFrame(pd.concat([roads, extra], ignore_index=True), crs=roads.crs)
     changed = pd.concat(
         [inputs.roads[inputs.roads["id"].isin(changes.harden)].to_crs(4326).geometry,

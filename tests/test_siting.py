@@ -68,7 +68,7 @@ def clusters_of(homes, problem, sites) -> str:
 
 
 def test_travel_minutes_are_walk_plus_road(world) -> None:
-    homes, minutes, _ = world
+    _homes, minutes, _ = world
     # site s3 to the first home of A: 3 km of road (3 min) + 100 m walk (1.5 min)
     assert minutes[1, 0] == pytest.approx(4.5)
     assert minutes[0, 0] == pytest.approx(1.5)
@@ -98,7 +98,7 @@ def test_two_sites_reach_everyone(world) -> None:
 
 
 def test_close_limit_picks_the_two_heaviest_clusters(world) -> None:
-    homes, minutes, weights = world
+    _homes, minutes, weights = world
     problem = CoverProblem.from_minutes(minutes, 2.5, weights)
     result = solve(problem, count=2)
     assert set(result.best.sites) == {0, 1}  # B (2 poor: 6), then A (4 exited: 4)
@@ -183,3 +183,67 @@ def test_bad_requests_say_why(world) -> None:
     costly = CoverProblem(problem.covers, weights, np.ones(5))
     with pytest.raises(SitingError, match="budget must be more than 0"):
         solve(costly, budget=0.0)
+
+
+# --- scenarios on the coverage test world (tests/test_coverage.py) ------------------------
+
+
+def _coverage_world():
+    from tests.test_coverage import world
+
+    return world(), load_profile(overrides=deep_merge(SPEEDS, {}))
+
+
+def _flipped(inputs, changes, profile) -> dict[int, set[str]]:
+    from geo.coverage import assess
+    from geo.scenario import apply, newly_covered
+
+    base = assess(inputs, profile, with_isochrones=False)
+    after = assess(apply(inputs, changes, profile), profile, with_isochrones=False)
+    flipped = newly_covered(base, after)
+    return {int(h): set(g.criterion) for h, g in flipped.groupby("household_id")}
+
+
+def test_hardening_the_gravel_road_covers_the_home_past_its_end() -> None:
+    from geo.scenario import Changes
+
+    inputs, profile = _coverage_world()
+    r3 = int(inputs.roads.loc[inputs.roads.name == "R3", "id"].iloc[0])
+    before = inputs.roads.copy()
+    # home 2, 100 m past R3's end: a hardened road at 100 m, and its hamlet h2 (250 people,
+    # recorded without one) now connected to the national road over hardened roads
+    assert _flipped(inputs, Changes(harden=(r3,)), profile) == {2: {"road", "hamlet_road"}}
+    assert inputs.roads.equals(before)  # the inputs given are not changed
+
+
+def test_a_new_clinic_flips_only_the_homes_it_reaches() -> None:
+    from geo.scenario import Changes
+
+    inputs, profile = _coverage_world()
+    clinic = gpd.GeoDataFrame(
+        {"kind": ["clinic"], "name": ["新卫生站"]}, geometry=[shapely.Point(pt(-2001, 0))], crs=CRS
+    ).to_crs(4326)
+    flipped = _flipped(inputs, Changes(facilities=clinic), profile)
+    assert flipped == {4: {"clinic"}}  # 30.02 min before; home 5 on the cut-off road stays
+
+
+def test_a_new_road_is_joined_and_one_touching_nothing_is_refused() -> None:
+    from geo.scenario import Changes, ScenarioError, connect_roads
+
+    inputs, profile = _coverage_world()
+    roads = inputs.roads.to_crs(4326)
+    # from 20 m beside R1 (drawing error) north to home 2's hamlet
+    drawn = gpd.GeoDataFrame(
+        {"name": ["新村道"], "road_class": ["village"], "surface": ["hardened"]},
+        geometry=[shapely.LineString([pt(1100, 20), pt(1100, 1600)])], crs=CRS,
+    ).to_crs(4326)  # fmt: skip
+    joined = connect_roads(drawn, roads, 30.0)
+    start = gpd.GeoSeries([shapely.Point(joined.geometry.iloc[0].coords[0])], crs=4326)
+    assert start.to_crs(CRS).iloc[0].distance(shapely.Point(pt(1100, 0))) < 0.01  # onto R1
+    assert 2 in _flipped(inputs, Changes(roads=drawn), profile)
+    far = gpd.GeoDataFrame(
+        {"name": ["断头路"], "road_class": ["village"], "surface": ["hardened"]},
+        geometry=[shapely.LineString([pt(21000, 7000), pt(21000, 8000)])], crs=CRS,
+    ).to_crs(4326)  # fmt: skip
+    with pytest.raises(ScenarioError, match=r"断头路.*touches no road: the nearest is \d+ m"):
+        connect_roads(far, roads, 30.0)
