@@ -20,6 +20,9 @@ PROFILE = typer.Option(
     None, "--profile", exists=True, dir_okay=False, help="Policy profile (TOML) over the defaults."
 )
 OUTPUT = typer.Option(None, "-o", "--output", help="Also write FILE.xlsx (or FILE.csv: sites).")
+SAVE = typer.Option(
+    None, "--save-scenario", help="Also keep the answer as a new scenario NAME (gongjian scenario)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +44,7 @@ def _facility_command(kind: str, label: str):
         ),
         profile_path: Path = PROFILE,
         output: Path = OUTPUT,
+        save: str = SAVE,
     ) -> None:
         from layers import siting
 
@@ -57,6 +61,7 @@ def _facility_command(kind: str, label: str):
                 )
             )
         _show(report, output)
+        _save(engine, save, report)
 
     command.__doc__ = f"Choose K sites for new {label} that bring the most households within reach."
     return command
@@ -73,6 +78,7 @@ def roads(
     budget_km: float = typer.Option(..., "--budget-km", help="Kilometres of road to harden."),
     profile_path: Path = PROFILE,
     output: Path = OUTPUT,
+    save: str = SAVE,
 ) -> None:
     """Which unhardened segments to harden within the budget to bring the most households
     (and hamlets of 200+ people, seed 002 §11) within reach of a hardened road."""
@@ -86,6 +92,23 @@ def roads(
     with spinner(f"choosing roads to harden in {township}…"):
         report = _run(lambda: siting.plan_roads(engine, township, budget_km, profile))
     _show(report, output)
+    _save(engine, save, report)
+
+
+def _save(engine, name: str | None, report) -> None:
+    from api.cli_common import actor
+    from geo.scenario import ScenarioError
+    from layers import scenarios
+
+    if name is None:
+        return
+    if not len(report.sites):
+        fail(f"nothing to keep as scenario {name}: no site brings anyone within reach")
+    try:
+        scenarios.save_siting(engine, name, report, actor())
+    except ScenarioError as exc:
+        fail(str(exc))
+    out.print(f"kept as scenario {name} (gongjian scenario diff {name})", highlight=False)
 
 
 def _profile(path: Path | None):
@@ -139,6 +162,9 @@ def _show(report, output: Path | None) -> None:
             *extra,
         )
     out.print(table)
+    if report.demand_households == 0:
+        what = "a hardened road" if roads else f"a {report.kind} (policy: {report.posed.limit:g})"
+        out.print(f"no household of {town.name} lacks {what}: nothing to site", highlight=False)
     state = "optimal" if r.optimal else f"gap {r.gap:.2%} (bound {r.bound:g})"
     cost = f", {r.best.cost:.2f} km" if roads else ""
     out.print(

@@ -232,7 +232,7 @@ def _reduce(problem: CoverProblem) -> _Reduced:
     cols.sort_indices()
     keys = _row_keys(cols)
     point_frame = pd.DataFrame({"key": keys, "w": problem.weights})
-    point_frame = point_frame[[len(k) > 0 for k in keys]]
+    point_frame = point_frame.loc[np.array([len(k) > 0 for k in keys], dtype=bool)]
     groups = point_frame.groupby("key", sort=False)
     group_of = groups.ngroup().to_numpy()
     weights = groups.w.sum().to_numpy(float)
@@ -248,7 +248,9 @@ def _reduce(problem: CoverProblem) -> _Reduced:
     costs = np.zeros(covers.shape[0]) if problem.costs is None else np.asarray(problem.costs, float)
     row_keys = _row_keys(grouped)
     frame = pd.DataFrame({"key": row_keys, "cost": costs, "cand": np.arange(len(costs))})
-    frame = frame[[len(k) > 0 for k in row_keys]].sort_values(["cost", "cand"], kind="stable")
+    frame = frame.loc[np.array([len(k) > 0 for k in row_keys], dtype=bool)].sort_values(
+        ["cost", "cand"], kind="stable"
+    )
     members = [g.cand.to_numpy() for _, g in frame.groupby("key", sort=False)]
     members.sort(key=lambda m: m[0])
     heads = np.array([m[0] for m in members], dtype=np.int64)

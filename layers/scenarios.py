@@ -122,6 +122,29 @@ def add(
     return counts
 
 
+def save_siting(engine: Engine, name: str, report, actor: str) -> dict[str, int]:
+    """A new scenario holding a siting answer: its sites as new facilities, or its roads to
+    harden (checked like any other change)."""
+    create(engine, name, report.township.code, actor, note=f"gongjian siting {report.kind}")
+    chosen = report.posed.candidates.iloc[list(report.result.best.sites)]
+    try:
+        with engine.begin() as conn:
+            scenario = info(conn, name)
+            if report.kind == "roads":
+                ids = tuple(int(i) for i in chosen["id"])
+                rows = _harden_rows(conn, scenario, ids, Changes())
+            else:
+                rows = [{"kind": report.kind, "name": str(n), "geom": from_shape(g, srid=4326)}
+                        for n, g in zip(chosen["name"], chosen.geometry, strict=True)]  # fmt: skip
+            for row in rows:
+                conn.execute(sa.insert(ScenarioChange.__table__).values(
+                    **row, scenario_id=scenario.id, created_by=actor))  # fmt: skip
+    except Exception:
+        drop(engine, name)
+        raise
+    return {report.kind: len(rows)}
+
+
 def _harden_rows(conn, scenario: ScenarioInfo, ids, existing: Changes) -> list[dict]:
     rows = []
     for road_id in dict.fromkeys(ids):

@@ -167,6 +167,11 @@ def test_exact_on_every_small_instance() -> None:
         assert solve(problem, budget=budget).best.covered_weight == pytest.approx(best)
 
 
+def test_nobody_to_cover_is_answered_not_failed() -> None:
+    result = solve(CoverProblem.from_minutes(np.zeros((3, 0)), 30, np.zeros(0)), count=2)
+    assert result.best.sites == () and result.optimal and result.best.covered_weight == 0
+
+
 def test_zero_gain_sites_are_not_proposed() -> None:
     minutes = np.array([[1.0, 1.0], [1.0, 99.0], [99.0, 99.0]])
     result = solve(CoverProblem.from_minutes(minutes, 30, np.ones(2)), count=3)
