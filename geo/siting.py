@@ -382,14 +382,19 @@ def _solve_ip(
     solver = pulp.HiGHS(
         msg=False, timeLimit=time_limit_s, gapRel=0.0, gapAbs=1e-7, warmStart=start is not None
     )
-    status = prob.solve(solver)
-    if status != pulp.LpStatusOptimal and not any(v.varValue for v in x):
-        return [], 0.0, False
-    chosen = [j for j in range(m) if (x[j].varValue or 0) > 0.5]
-    info = prob.solverModel.getInfo()
-    proved = prob.solverModel.getModelStatus().name == "kOptimal"
-    bound = abs(float(info.mip_dual_bound)) if not proved else _weight(reduced, chosen)
-    return chosen, bound, proved
+    prob.solve(solver)
+    highs = prob.solverModel
+    proved = highs.getModelStatus().name == "kOptimal"
+    solution = highs.getSolution()
+    chosen = []
+    if solution.value_valid:  # an incumbent (also after a time limit)
+        values = solution.col_value
+        chosen = [j for j in range(m) if values[x[j].index] > 0.5]
+    if proved:
+        return chosen, _weight(reduced, chosen), True
+    dual = abs(float(highs.getInfo().mip_dual_bound))
+    bound = dual if np.isfinite(dual) and dual > 0 else float(reduced.weights.sum())
+    return chosen, bound, False
 
 
 def _warm_start(reduced: _Reduced, x, y, start: list[int]) -> None:

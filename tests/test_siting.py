@@ -252,3 +252,16 @@ def test_a_new_road_is_joined_and_one_touching_nothing_is_refused() -> None:
     ).to_crs(4326)  # fmt: skip
     with pytest.raises(ScenarioError, match=r"断头路.*touches no road: the nearest is \d+ m"):
         connect_roads(far, roads, 30.0)
+
+
+def test_a_time_limited_or_greedy_answer_reports_its_gap() -> None:
+    rng = np.random.default_rng(7)
+    minutes = rng.uniform(0, 120, (150, 2000))
+    problem = CoverProblem.from_minutes(minutes, 20, rng.integers(1, 4, 2000).astype(float))
+    quick = solve(problem, count=6, exact=False)  # greedy + swap only
+    assert quick.method == "greedy+swap" and not quick.optimal
+    assert quick.bound >= quick.best.covered_weight and 0 <= quick.gap < 1
+    limited = solve(problem, count=6, time_limit_s=0.5)
+    assert limited.best.covered_weight >= quick.best.covered_weight - 1e-9
+    assert limited.optimal or limited.bound >= limited.best.covered_weight
+    assert limited.gap == 0 or not limited.optimal
