@@ -104,7 +104,7 @@ def siting_plan(
 def scenario_list(caller: Caller = Depends(current_caller), engine=Depends(get_engine)) -> dict:
     with engine.connect() as conn:
         frame = scenarios.list_scenarios(conn)
-    frame = frame[frame.township_code.map(caller.scope.covers)]
+    frame = frame.loc[frame.township_code.map(caller.scope.covers).astype(bool)]
     return {"scenarios": _records(frame.drop(columns=["created_by"]))}
 
 
