@@ -256,8 +256,12 @@ def _site_table(kind, posed: PosedProblem, sites, equivalents) -> pd.DataFrame:
 
 def _site_name(kind: str, cand) -> str:
     if kind == "roads":
+        from geo import vocab
+
         name = cand.get("name")
-        return name if isinstance(name, str) and name else f"道路{int(cand['id'])}"
+        label = vocab.ROAD_CLASS.get(cand["road_class"], "道路")
+        surface = vocab.SURFACE.get(cand["surface"], cand["surface"])
+        return f"{name if isinstance(name, str) and name else label}#{int(cand['id'])}({surface})"
     return str(cand["name"])
 
 
