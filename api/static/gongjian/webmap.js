@@ -402,7 +402,14 @@
           className: 'gj-relocation-site' };
       }, 'gjPolygons'), false],
       ['搬迁对象', vectorLayer('relocation_candidate', {}, pointStyle('#e66101', 6, 'gj-relocation'),
-        'gjPoints'), false]
+        'gjPoints'), false],
+      // what-if scenarios: proposed roads dashed, roads to harden thick, new facilities ringed
+      ['规划方案 Scenarios', vectorLayer('scenario_change', {}, function (p) {
+        if (p.kind === 'road') { return { color: '#7b3294', weight: 4, dashArray: '8 4', className: 'gj-scenario' }; }
+        if (p.kind === 'harden') { return { color: '#ff7f00', weight: 6, opacity: 0.8, className: 'gj-scenario' }; }
+        return { radius: 7, fill: true, fillOpacity: 0.9, color: '#7b3294', weight: 3,
+          fillColor: COLORS.point[p.kind] || '#ffffff', className: 'gj-scenario' };
+      }, 'gjPoints'), false]
     ];
     state.households = [];
     ['poor', 'returned', 'exited'].forEach(function (status) {
