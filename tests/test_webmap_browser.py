@@ -172,3 +172,28 @@ def test_siting_draws_the_roads_to_harden(browser_page, engine: sa.Engine) -> No
     wait_until(page, lambda: drawn(page, "path.gj-siting-road") > 0)
     page.screenshot(path=str(SCREENSHOT.with_name("gongjian-webmap-siting.png")))
     assert leaving == [] and errors == []
+
+
+def test_a_scenario_is_drawn_as_an_overlay(browser_page, engine: sa.Engine) -> None:
+    """A scenario's road to harden shows on the 规划方案 overlay; the roads stay as they are."""
+    from geo.policy import load_profile
+    from layers import scenarios
+
+    page, leaving, errors = browser_page
+    township = demo_townships(engine)[0]
+    with engine.connect() as conn:
+        road_id, lon, lat = conn.execute(sa.text(
+            "SELECT r.id, ST_X(ST_LineInterpolatePoint(r.geom, 0.5)), "
+            "ST_Y(ST_LineInterpolatePoint(r.geom, 0.5)) FROM road r, township t "
+            "WHERE t.code = :t AND r.surface <> 'hardened' AND ST_Within(r.geom, t.geom) "
+            "ORDER BY r.id LIMIT 1"), {"t": township}).one()  # fmt: skip
+    scenarios.create(engine, "browser-overlay", township, "test")
+    try:
+        scenarios.add(engine, "browser-overlay", "test", load_profile(), harden=(road_id,))
+        page.evaluate(f"gongjian.state().map.setView([{lat}, {lon}], 15)")
+        toggle = page.locator(".leaflet-control-layers-overlays label", has_text="规划方案")
+        toggle.first.locator("input").check()
+        wait_until(page, lambda: drawn(page, "path.gj-scenario") > 0)
+        assert leaving == [] and errors == []
+    finally:
+        scenarios.drop(engine, "browser-overlay")
