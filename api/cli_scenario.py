@@ -18,6 +18,8 @@ scenario_app = typer.Typer(
 ROADS = typer.Option(None, "--roads", help="New roads: lines (GPKG/GeoJSON/Shapefile), columns "
                      "road_class and surface optional (default village, hardened).")  # fmt: skip
 HARDEN = typer.Option(None, "--harden", help="Road ids to harden, comma-separated (12,15).")
+ALONG = typer.Option(None, "--harden-along", help="Lines drawn along the roads to harden "
+                     "(GPKG/GeoJSON/Shapefile): the unhardened roads they follow.")  # fmt: skip
 CLINICS = typer.Option(None, "--clinics", help="New clinics: points, or CSV/XLSX with 经度/纬度.")
 WATER = typer.Option(None, "--water", help="New water points (水厂): points or 经度/纬度.")
 SCHOOLS = typer.Option(None, "--schools", help="New schools: points or 经度/纬度.")
@@ -36,6 +38,7 @@ def new(
     note: str = typer.Option(None, "--note", help="What the scenario proposes."),
     roads: Path = ROADS,
     harden: str = HARDEN,
+    harden_along: Path = ALONG,
     clinics: Path = CLINICS,
     water: Path = WATER,
     schools: Path = SCHOOLS,
@@ -52,7 +55,9 @@ def new(
     try:
         scenarios.create(engine, name, township, actor(), note)
         try:
-            counts = _add(engine, name, profile, roads, ids, clinics, water, schools, crs)
+            counts = _add(
+                engine, name, profile, roads, ids, harden_along, clinics, water, schools, crs
+            )
         except (ScenarioError, scenarios.ScenarioNotFound):
             scenarios.drop(engine, name)  # nothing half-made
             raise
@@ -66,6 +71,7 @@ def add(
     name: str = typer.Argument(..., help="Scenario name."),
     roads: Path = ROADS,
     harden: str = HARDEN,
+    harden_along: Path = ALONG,
     clinics: Path = CLINICS,
     water: Path = WATER,
     schools: Path = SCHOOLS,
@@ -79,7 +85,9 @@ def add(
     engine = ready_engine()
     profile = _profile(profile_path)
     try:
-        counts = _add(engine, name, profile, roads, _ids(harden), clinics, water, schools, crs)
+        counts = _add(
+            engine, name, profile, roads, _ids(harden), harden_along, clinics, water, schools, crs
+        )
     except (ScenarioError, scenarios.ScenarioNotFound) as exc:
         fail(str(exc))
     out.print(f"scenario {name}: added{_counted(counts) or ' nothing'}", highlight=False)
@@ -168,16 +176,16 @@ def show_diff(name: str, output: Path | None, profile) -> None:
         out.print(f"written to {output}", highlight=False)
 
 
-def _add(engine, name, profile, roads, ids, clinics, water, schools, crs) -> dict[str, int]:
+def _add(engine, name, profile, roads, ids, along, clinics, water, schools, crs) -> dict[str, int]:
     from layers import scenarios
 
     facilities = {k: p for k, p in (("clinic", clinics), ("water", water), ("school", schools))
                   if p is not None}  # fmt: skip
-    for path in [roads, *facilities.values()]:
+    for path in [roads, along, *facilities.values()]:
         if path is not None and not path.exists():
             fail(f"{path}: no such file", 2)
     return scenarios.add(engine, name, actor(), profile, roads=roads, harden=ids,
-                         facilities=facilities, crs=crs)  # fmt: skip
+                         harden_along=along, facilities=facilities, crs=crs)  # fmt: skip
 
 
 def _ids(text: str | None) -> tuple[int, ...]:

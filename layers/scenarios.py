@@ -98,15 +98,19 @@ def add(
     *,
     roads: Path | None = None,
     harden: tuple[int, ...] = (),
+    harden_along: Path | None = None,
     facilities: dict[str, Path] | None = None,
     crs: str | None = None,
 ) -> dict[str, int]:
-    """Check and store proposed changes; returns how many of each kind were added."""
+    """Check and store proposed changes; returns how many of each kind were added.
+    ``harden_along``: lines drawn along the roads to harden (instead of their ids)."""
     facilities = facilities or {}
     with engine.begin() as conn:
         scenario = info(conn, name)
         existing = changes(conn, scenario)
         label = f"{scenario.township_name} ({scenario.township_code})"
+        if harden_along is not None:
+            harden = (*harden, *_roads_along(conn, scenario, harden_along, crs, profile, label))
         rows: list[dict] = []
         rows += _harden_rows(conn, scenario, harden, existing)
         if roads is not None:
@@ -172,6 +176,42 @@ def _harden_rows(conn, scenario: ScenarioInfo, ids, existing: Changes) -> list[d
             raise ScenarioError(f"--harden: road {road_id} is in the scenario already")
         rows.append({"kind": "harden", "road_id": road_id})
     return rows
+
+
+ALONG_SHARE = 0.8  # a road counts as drawn along when this share of it lies by the drawing
+
+
+def _roads_along(conn, scenario, path: Path, crs, profile, label) -> tuple[int, ...]:
+    """Unhardened roads of the township that a drawing follows: at least ``ALONG_SHARE`` of
+    the road within ``[siting] connect_m`` of the drawn lines."""
+    from geo.network import metric_crs
+
+    try:
+        proposals = read_proposals(path, crs, "line")
+        refuse_if_gcj02(proposals, _roads_near(conn, scenario))
+        refuse_outside(proposals, scenario.area, label)
+    except ProposalError as exc:
+        raise ScenarioError(str(exc)) from None
+    roads = gpd.read_postgis(
+        sa.text("SELECT r.id, r.geom FROM road r, township t WHERE t.code = :t "
+                "AND r.surface <> 'hardened' AND ST_Intersects(r.geom, t.geom) ORDER BY r.id"),
+        conn, geom_col="geom", params={"t": scenario.township_code},
+    )  # fmt: skip
+    if roads.empty:
+        raise ScenarioError(f"{path.name}: {label} has no unhardened road to harden")
+    crs_m = metric_crs(roads)
+    drawn = proposals.frame.to_crs(crs_m).geometry.union_all()
+    near = drawn.buffer(siting_policy(profile).connect_m)
+    metric = roads.to_crs(crs_m).geometry
+    share = metric.intersection(near).length / metric.length
+    ids = tuple(int(i) for i in roads.loc[(share >= ALONG_SHARE).to_numpy(), "id"])
+    if not ids:
+        raise ScenarioError(
+            f"{path.name}: the drawing follows no unhardened road of {label} (a road counts "
+            f"when {ALONG_SHARE:.0%} of it lies within {siting_policy(profile).connect_m:.0f} m "
+            "of the lines)"
+        )
+    return ids
 
 
 def _road_rows(conn, scenario, path: Path, crs, existing: Changes, profile, label) -> list[dict]:

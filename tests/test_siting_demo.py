@@ -361,3 +361,36 @@ def test_api_scenario_diff_and_layer_in_scope(api, env, engine, township, profil
         assert feature["properties"]["road_id"] == road_id and feature["geometry"]
     finally:
         run("scenario", "drop", "api-diff")
+
+
+def test_roads_to_harden_can_be_drawn(env, engine, township, tmp_path) -> None:
+    (road_id, geojson), = rows(engine, """
+        SELECT r.id, ST_AsGeoJSON(r.geom) FROM road r, township t
+        WHERE t.code = :t AND r.surface <> 'hardened' AND ST_Within(r.geom, t.geom)
+          AND ST_Length(r.geom::geography) > 300
+        ORDER BY r.id LIMIT 1""", t=township)  # fmt: skip
+    path = tmp_path / "沿线硬化.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": json.loads(geojson)}]}))  # fmt: skip
+    made = run("scenario", "new", "drawn", "--township", township, "--harden-along", str(path),
+               "--crs", "wgs84")  # fmt: skip
+    try:
+        assert made.exit_code == 0, made.output
+        hardened = {r for (r,) in rows(engine, "SELECT c.road_id FROM scenario_change c JOIN "
+                                               "scenario s ON s.id = c.scenario_id "
+                                               "WHERE s.name = 'drawn'")}  # fmt: skip
+        assert road_id in hardened
+    finally:
+        run("scenario", "drop", "drawn")
+    # a drawing along a hardened road only follows nothing to harden
+    (hard,) = rows(engine, """
+        SELECT ST_AsGeoJSON(r.geom) FROM road r, township t WHERE t.code = :t
+          AND r.surface = 'hardened' AND ST_Within(r.geom, t.geom)
+          AND NOT EXISTS (SELECT 1 FROM road o WHERE o.surface <> 'hardened'
+                          AND ST_DWithin(o.geom::geography, r.geom::geography, 100))
+        ORDER BY ST_Length(r.geom) DESC LIMIT 1""", t=township)[0]  # fmt: skip
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": json.loads(hard)}]}))  # fmt: skip
+    refused = run("scenario", "new", "drawn", "--township", township, "--harden-along",
+                  str(path), "--crs", "wgs84")  # fmt: skip
+    assert refused.exit_code == 1 and "follows no unhardened road" in refused.output
