@@ -114,6 +114,10 @@ def plan_facilities(
             f"{count} sites asked for but {town.name} has only {len(sites)} candidate site(s)"
         )
     posed = facility_problem(kind, code, inputs, base, sites, profile)
+    loose = int(posed.demand.hamlet_id.isna().sum()) if kind == "water" else 0
+    if loose:
+        notes.append(f"{loose} household(s) without piped water belong to no natural village: "
+                     "a water point pipes whole villages, so they are not counted")  # fmt: skip
     result = _solve(posed, profile, count=count)
     built = Changes(facilities=_as_facilities(kind, posed.candidates, result.best.sites))
     verified = _verify(inputs, base, built, profile, code)
