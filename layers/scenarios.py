@@ -359,7 +359,7 @@ DIFF_HEADERS = {
     "township": "乡镇", "criterion": "指标代码", "criterion_label": "指标",
     "households": "新达标户数",
     "poor_households": "其中未脱贫户", "village_code": "行政村代码", "village": "行政村",
-    "household_no": "户编号", "status": "状态", "poor": "未脱贫", "hamlet": "自然村",
+    "household_no": "户编号", "status": "状态", "poor": "未脱贫或返贫", "hamlet": "自然村",
     "now_covered": "全部达标",
 }  # fmt: skip
 
@@ -371,7 +371,14 @@ def write_diff(tables: dict[str, pd.DataFrame], path: Path, *, synthetic: bool, 
     from layers.analysis_store import write_tables
 
     def chinese(frame: pd.DataFrame) -> pd.DataFrame:
+        from geo import vocab
+
         frame = frame.copy()
+        if "status" in frame:
+            frame["status"] = frame["status"].map(vocab.STATUS).fillna(frame["status"])
+        for column in ("poor", "now_covered"):
+            if column in frame:
+                frame[column] = frame[column].map({True: "是", False: "否"})
         for column in frame.columns:
             if frame[column].dtype == object:
                 frame[column] = frame[column].map(neutralise_formula)

@@ -294,7 +294,7 @@ HEADERS = {
     "equivalent_sites": "同等效果的备选点", "cumulative_households": "累计新覆盖户数",
     "road_id": "道路编号", "road_class": "道路等级", "surface": "路面", "km": "里程(公里)",
     "hamlets_200": "200人以上自然村", "cumulative_km": "累计里程(公里)", "rank": "方案",
-    "sites": "选址组合", "household_id": "农户编号", "township_code": "乡镇代码",
+    "sites": "选址组合", "household_id": "农户ID", "township_code": "乡镇代码",
     "hamlet_id": "自然村编号", "criterion": "指标", "now_covered": "全部达标",
     "item": "项目", "value": "数值",
 }  # fmt: skip
@@ -356,4 +356,7 @@ def _chinese(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         if frame[column].dtype == object:
             frame[column] = frame[column].map(neutralise_formula)
+    for column in ("now_covered",):
+        if column in frame:
+            frame[column] = frame[column].map({True: "是", False: "否"})
     return frame.rename(columns=HEADERS)
