@@ -284,6 +284,21 @@ def changes(conn: sa.Connection, scenario: ScenarioInfo) -> Changes:
                    facilities=facilities.reset_index(drop=True))  # fmt: skip
 
 
+def plan_layer(conn: sa.Connection, name: str, township: str) -> gpd.GeoDataFrame:
+    """The scenario's changes as one layer for the wall map (kind, name, geometry; a road to
+    harden with its line); the scenario must be the township's."""
+    scenario = info(conn, name)
+    if scenario.township_code != township:
+        raise ScenarioError(f"scenario {name} is for {scenario.township_name} "
+                            f"({scenario.township_code}), not {township}")  # fmt: skip
+    return gpd.read_postgis(
+        sa.text("SELECT c.id, c.kind, coalesce(c.name, r.name) AS name, "
+                "coalesce(c.geom, r.geom) AS geom FROM scenario_change c "
+                "LEFT JOIN road r ON r.id = c.road_id WHERE c.scenario_id = :s ORDER BY c.id"),
+        conn, geom_col="geom", params={"s": scenario.id},
+    ).rename_geometry("geometry")  # fmt: skip
+
+
 def list_scenarios(conn: sa.Connection) -> pd.DataFrame:
     sql = (
         "SELECT s.name, s.township_code, t.name AS township, s.note, s.created_by, s.created_at, "

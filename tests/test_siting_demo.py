@@ -394,3 +394,35 @@ def test_roads_to_harden_can_be_drawn(env, engine, township, tmp_path) -> None:
     refused = run("scenario", "new", "drawn", "--township", township, "--harden-along",
                   str(path), "--crs", "wgs84")  # fmt: skip
     assert refused.exit_code == 1 and "follows no unhardened road" in refused.output
+
+
+def test_the_wall_map_prints_a_scenario_as_a_plan(env, engine, township, tmp_path) -> None:
+    import subprocess
+
+    (road_id,) = rows(engine, """
+        SELECT r.id FROM road r, township t WHERE t.code = :t AND r.surface <> 'hardened'
+        AND ST_Within(r.geom, t.geom) ORDER BY ST_Length(r.geom) DESC LIMIT 1""",
+        t=township)[0]  # fmt: skip
+    ((_name, lon, lat),) = _hamlets_by_roads(engine, township, 1)
+    sites = tmp_path / "clinic.csv"
+    pd.DataFrame([("规划站", lon, lat)], columns=["名称", "经度", "纬度"]).to_csv(
+        sites, index=False
+    )
+    made = run("scenario", "new", "plan-map", "--township", township, "--harden", str(road_id),
+               "--clinics", str(sites), "--crs", "wgs84")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    try:
+        pdf = tmp_path / "plan.pdf"
+        drawn = run("map", "township", township, "--scenario", "plan-map", "--paper", "A3",
+                    "-o", str(pdf))  # fmt: skip
+        assert drawn.exit_code == 0, drawn.output
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              check=True).stdout.replace(" ", "")  # fmt: skip
+        assert "规划图" in text and "plan-map" in text
+        assert "规划硬化道路" in text and "规划卫生站" in text
+        other = rows(engine, "SELECT code FROM township WHERE county_code = :c AND code <> :t "
+                             "ORDER BY code LIMIT 1", c=COUNTY, t=township)[0][0]  # fmt: skip
+        wrong = run("map", "township", other, "--scenario", "plan-map", "-o", str(pdf))
+        assert wrong.exit_code == 2 and "is for" in wrong.output
+    finally:
+        run("scenario", "drop", "plan-map")
