@@ -27,6 +27,7 @@ from api.routers import (
     relocation,
     reports,
     routes,
+    siting,
     tiles,
     webmap,
 )
@@ -104,6 +105,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(relocation.router)
     app.include_router(reports.router)
     app.include_router(routes.router)
+    app.include_router(siting.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = lambda: _openapi_with_layers(app)
     return app

@@ -16,6 +16,8 @@ from api import (
     cli_relocation,
     cli_reports,
     cli_routes,
+    cli_scenario,
+    cli_siting,
     cli_users,
 )
 from api.cli_common import actor, fail, out, ready_engine
@@ -42,6 +44,8 @@ cli_maps.register(app)
 cli_reports.register(app)
 cli_relocation.register(app)
 cli_routes.register(app)
+cli_siting.register(app)
+cli_scenario.register(app)
 
 
 @db_app.command("up")

@@ -44,6 +44,12 @@ def coverage(
     isochrones: bool = typer.Option(
         True, "--isochrones/--no-isochrones", help="Trace 15/30/60-minute clinic catchments."
     ),
+    scenario: str = typer.Option(
+        None,
+        "--scenario",
+        help="Assess the scenario's township under its proposed changes instead (nothing "
+        "stored; -o writes what changes).",
+    ),
 ) -> None:
     """Refresh the coverage tables (per household, hamlet, village, township; isochrones)."""
     from geo.network import NetworkError
@@ -52,6 +58,13 @@ def coverage(
 
     if township and county:
         fail("give --township or --county, not both", 2)
+    if scenario is not None:
+        if township or county:
+            fail(
+                "--scenario assesses the scenario's own township: leave out --township/--county", 2
+            )
+        _scenario_coverage(scenario, profile_path, output)
+        return
     if output is not None and output.suffix.lower() not in (".csv", ".xlsx"):
         fail(f"{output.name}: export as .csv or .xlsx", 2)
     try:
@@ -84,6 +97,25 @@ def coverage(
         synthetic = bool(tables["townships"].synthetic.any())
         layer.write_export(tables, output, synthetic=synthetic)
         out.print(f"exported to {output}", highlight=False)
+
+
+def _scenario_coverage(name: str, profile_path: Path | None, output: Path | None) -> None:
+    """Coverage of a scenario's township under its changes: the usual table, then the diff."""
+    from api.cli_scenario import _profile, show_diff
+    from geo.scenario import ScenarioError
+    from layers import coverage as layer
+    from layers import scenarios
+
+    profile = _profile(profile_path)
+    started = time.perf_counter()
+    with spinner(f"assessing coverage under scenario {name}…"):
+        try:
+            outcome = scenarios.assess_under(ready_engine(), name, profile)
+        except (ScenarioError, scenarios.ScenarioNotFound) as exc:
+            fail(str(exc))
+    summary = layer.RefreshSummary([outcome.after], [], [outcome.info.township_code], profile)
+    _print_summary(summary, time.perf_counter() - started)
+    show_diff(name, output, profile)
 
 
 def _print_summary(summary, seconds: float) -> None:

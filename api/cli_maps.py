@@ -43,6 +43,9 @@ def township(
     output: Path = typer.Option(
         None, "-o", "--output", help="File to write (default in the current folder)."
     ),
+    scenario: str = typer.Option(
+        None, "--scenario", help="Draw a scenario's proposed changes over it: a 规划图."
+    ),
 ) -> None:
     """Draw the 攻坚图 of a township: map, legend, statistics, roster and pairing table."""
     from layers.wallmap_data import TownshipNotFound
@@ -65,6 +68,8 @@ def township(
     target = output or Path(
         f"{code}_攻坚图_{options.paper}{'_tiles' if tiles else ''}.{options.fmt}"
     )
+    if options.fmt == "html" and scenario is not None:
+        fail("--scenario: print the 规划图 as pdf, png or svg (the web map shows scenarios)", 2)
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         if options.fmt == "html":
@@ -81,6 +86,8 @@ def township(
                 public=public,
                 scattered_only=options.scattered_only,
             )
+            if scenario is not None:
+                _lay_plan(engine, sheet, scenario)
             rendered = build_sheet(sheet, options)
             try:
                 target.write_bytes(save(rendered, options))
@@ -161,3 +168,16 @@ def _options(options):
         return options.check()
     except WallmapError as exc:
         fail(str(exc), 2)
+
+
+def _lay_plan(engine, sheet, name: str) -> None:
+    """The scenario's changes as the sheet's ``scenario`` layer; its title says 规划图."""
+    from geo.scenario import ScenarioError
+    from layers import scenarios
+
+    try:
+        with engine.connect() as conn:
+            sheet.layers["scenario"] = scenarios.plan_layer(conn, name, sheet.code)
+    except (ScenarioError, scenarios.ScenarioNotFound) as exc:
+        fail(str(exc), 2)
+    sheet.plan = name

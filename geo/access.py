@@ -166,6 +166,38 @@ def access_to(
     return Access(minutes, nearest, reason)
 
 
+def travel_matrix(
+    network: RoadNetwork,
+    walker: Walker,
+    xy: np.ndarray,
+    snap: Snap,
+    walk_min: np.ndarray,
+    site_xy: np.ndarray,
+    limit: float = np.inf,
+) -> np.ndarray:
+    """Minutes from every site to every point, shape (sites, points): the trips of
+    :func:`access_to` (walk, roads, walk, or a straight walk within reach), so a row's
+    minimum over sites is what ``access_to`` gives for them all. Above ``limit`` may be
+    ``inf``; unreachable is ``inf``."""
+    minutes = np.full((len(site_xy), len(xy)), np.inf)
+    if len(site_xy) == 0 or len(xy) == 0:
+        return minutes
+    fsnap, _ = snap_points(network, site_xy, walker)
+    fwalk_in = np.where(fsnap.on_network, walker.minutes(fsnap.road_xy, site_xy), np.inf)
+    road = network.travel_matrix(fsnap, snap, fwalk_in, limit)
+    minutes = road + walk_min[None, :]
+    if np.isfinite(walker.max_walk_m):  # straight walks within reach
+        pairs = cKDTree(site_xy).query_ball_point(xy, walker.max_walk_m)
+        point = np.repeat(np.arange(len(xy)), [len(p) for p in pairs])
+        site = np.fromiter((j for p in pairs for j in p), dtype=np.int64, count=len(point))
+    else:
+        site, point = (a.ravel() for a in np.indices((len(site_xy), len(xy))))
+    if len(point):
+        direct = walker.minutes(xy[point], site_xy[site])
+        minutes[site, point] = np.minimum(minutes[site, point], direct)
+    return minutes
+
+
 def _direct_walk(walker: Walker, xy: np.ndarray, facility_xy: np.ndarray):
     """Walking straight to the nearest facility when it is within walking reach."""
     minutes = np.full(len(xy), np.inf)

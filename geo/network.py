@@ -195,6 +195,43 @@ class RoadNetwork:
         nearest[hit] = np.where(np.isfinite(best), src, -1)
         return minutes, nearest
 
+    def travel_matrix(
+        self,
+        sources: Snap,
+        targets: Snap,
+        source_extra_min: np.ndarray | None = None,
+        limit: float = np.inf,
+    ) -> np.ndarray:
+        """Minutes over the roads from *each* source to each target road point, shape
+        (sources, targets): the same trips as :meth:`travel_minutes` (whose result is this
+        matrix's column minimum), one Dijkstra tree per source in one call. Entries above
+        ``limit`` may be left ``inf`` (the search stops there)."""
+        out = np.full((len(sources), len(targets)), np.inf)
+        extra = np.zeros(len(sources)) if source_extra_min is None else source_extra_min
+        usable = np.flatnonzero(sources.on_network & np.isfinite(extra))
+        hit = np.flatnonzero(targets.on_network)
+        if len(usable) == 0 or len(hit) == 0:
+            return out
+        graph, virtual = self._with_sources(sources, extra, usable)
+        reach = None if np.isinf(limit) else float(limit)
+        kwargs = {} if reach is None else {"limit": reach}
+        dist = dijkstra(graph, directed=True, indices=virtual, **kwargs)[:, : len(self.nodes)]
+        u, v, mpm, length = self._edge_arrays(targets.edge[hit])
+        to_u = targets.offset_m[hit] * mpm
+        to_v = (length - targets.offset_m[hit]) * mpm
+        best = np.minimum(dist[:, u] + to_u, dist[:, v] + to_v)
+        s = pd.DataFrame({"edge": sources.edge[usable], "row": np.arange(len(usable))})
+        t = pd.DataFrame({"edge": targets.edge[hit], "col": np.arange(len(hit))})
+        pairs = t.merge(s, on="edge")
+        if not pairs.empty:  # a target on the same edge as a source: straight along it
+            row, col = pairs.row.to_numpy(), pairs.col.to_numpy()
+            src = usable[row]
+            along = np.abs(targets.offset_m[hit][col] - sources.offset_m[src])
+            along = along * self.minutes_per_metre[pairs.edge.to_numpy()] + extra[src]
+            best[row, col] = np.minimum(best[row, col], along)
+        out[np.ix_(usable, hit)] = best
+        return out
+
     def _edge_arrays(self, edge_index: np.ndarray):
         e = self.edges
         return (
@@ -206,6 +243,18 @@ class RoadNetwork:
 
     def _from_sources(self, sources: Snap, extra: np.ndarray, usable: np.ndarray):
         """Dijkstra from virtual source nodes: (minutes per node, source index per node)."""
+        n = len(self.nodes)
+        k = len(usable)
+        graph, virtual = self._with_sources(sources, extra, usable)
+        dist, _, origin = dijkstra(
+            graph, directed=True, indices=virtual, min_only=True, return_predecessors=True
+        )
+        source_of = np.where(origin >= n, usable[np.clip(origin - n, 0, k - 1)], -1)
+        return dist[:n], source_of[:n]
+
+    def _with_sources(self, sources: Snap, extra: np.ndarray, usable: np.ndarray):
+        """The road graph plus one virtual node per usable source, joined (one way, so no
+        path passes through another source) to both ends of its edge; (graph, virtual ids)."""
         n = len(self.nodes)
         k = len(usable)
         u, v, mpm, length = self._edge_arrays(sources.edge[usable])
@@ -221,11 +270,7 @@ class RoadNetwork:
             np.concatenate([base.data, data]),
             n + k,
         )
-        dist, _, origin = dijkstra(
-            graph, directed=True, indices=virtual, min_only=True, return_predecessors=True
-        )
-        source_of = np.where(origin >= n, usable[np.clip(origin - n, 0, k - 1)], -1)
-        return dist[:n], source_of[:n]
+        return graph, virtual
 
     def _same_edge(self, sources: Snap, extra, usable, targets: Snap, hit):
         """Direct minutes along a shared edge (no detour through a node), inf elsewhere."""

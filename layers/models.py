@@ -1422,3 +1422,8 @@ class RelocationSite(Base):
     point: Mapped[WKBElement] = mapped_column(geometry("POINT"))
     geom: Mapped[WKBElement] = mapped_column(geometry("MULTIPOLYGON"))
     synthetic: Mapped[bool] = synthetic_flag()
+
+
+# --- what-if scenarios (issue 19): in their own module, registered on Base here -------------
+
+from layers import scenario_models  # noqa: E402, F401

@@ -71,6 +71,7 @@ class SheetData:
     work_group_name: str | None = None
     dem_path: str | None = None
     scattered_only: bool = True
+    plan: str | None = None  # a scenario drawn over the map (layers["scenario"]): a 规划图
 
     @property
     def boundaries_derived(self) -> bool:
@@ -81,6 +82,8 @@ class SheetData:
 
     @property
     def title(self) -> str:
+        if self.plan:
+            return f"{self.name}分散贫困户规划图（方案：{self.plan}）"
         return f"{self.name}分散贫困户分布图（攻坚图）"
 
 

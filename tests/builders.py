@@ -276,6 +276,22 @@ def valid_row(table: str, place: Place, **overrides: Any) -> dict[str, Any]:
         **monitoring_rows(place),
         **route_rows(place),
         **relocation_rows(place),
+        "scenario": lambda: {
+            "name": f"测试方案{next(_serial)}",
+            "township_code": TOWNSHIP,
+            "created_by": "test",
+        },
+        "scenario_change": lambda: {
+            "scenario_id": sa.select(
+                sa.func.max(Base.metadata.tables["scenario"].c.id)
+            ).scalar_subquery(),
+            "kind": "road",
+            "name": "规划村道",
+            "road_class": "village",
+            "surface": "hardened",
+            "geom": _line(),
+            "created_by": "test",
+        },
     }
     return rows[table]() | overrides
 

@@ -182,3 +182,42 @@ def test_a_login_link_opens_the_map_logged_in(browser_page, server: str, engine)
         context.close()
         close_demo_logins(engine)
     assert errors == [], errors
+
+
+def test_siting_draws_the_roads_to_harden(browser_page, engine: sa.Engine) -> None:
+    """规划选址 in the township panel: roads to harden within 3 km drawn, with what they bring."""
+    page, leaving, errors = browser_page
+    page.select_option("#gj-siting-kind", "roads")
+    page.fill("#gj-siting-amount", "3")
+    page.click("#gj-siting-run")
+    result = page.locator("#gj-siting-result")
+    wait_until(page, lambda: "户" in result.inner_text() or "失败" in result.inner_text(), 60)
+    assert "新覆盖" in result.inner_text() and "公里" in result.inner_text()
+    wait_until(page, lambda: drawn(page, "path.gj-siting-road") > 0)
+    page.screenshot(path=str(SCREENSHOT.with_name("gongjian-webmap-siting.png")))
+    assert leaving == [] and errors == []
+
+
+def test_a_scenario_is_drawn_as_an_overlay(browser_page, engine: sa.Engine) -> None:
+    """A scenario's road to harden shows on the 规划方案 overlay; the roads stay as they are."""
+    from geo.policy import load_profile
+    from layers import scenarios
+
+    page, leaving, errors = browser_page
+    township = demo_townships(engine)[0]
+    with engine.connect() as conn:
+        road_id, lon, lat = conn.execute(sa.text(
+            "SELECT r.id, ST_X(ST_LineInterpolatePoint(r.geom, 0.5)), "
+            "ST_Y(ST_LineInterpolatePoint(r.geom, 0.5)) FROM road r, township t "
+            "WHERE t.code = :t AND r.surface <> 'hardened' AND ST_Within(r.geom, t.geom) "
+            "ORDER BY r.id LIMIT 1"), {"t": township}).one()  # fmt: skip
+    scenarios.create(engine, "browser-overlay", township, "test")
+    try:
+        scenarios.add(engine, "browser-overlay", "test", load_profile(), harden=(road_id,))
+        page.evaluate(f"gongjian.state().map.setView([{lat}, {lon}], 15)")
+        toggle = page.locator(".leaflet-control-layers-overlays label", has_text="规划方案")
+        toggle.first.locator("input").check()
+        wait_until(page, lambda: drawn(page, "path.gj-scenario") > 0)
+        assert leaving == [] and errors == []
+    finally:
+        scenarios.drop(engine, "browser-overlay")

@@ -24,6 +24,7 @@ from maps.wallmap.drawing import MAP_LAYERS, DrawContext, LegendEntry, Projected
 from maps.wallmap.hillshade import shaded_relief
 from maps.wallmap.labels import Box, Candidate, LabelBoxes, around, place, spiral, text_size_mm
 from maps.wallmap.paper import MM_PER_PT, Paper
+from maps.wallmap.planning import PLAN_LAYER
 from maps.wallmap.projection import nice_length
 from maps.wallmap.view import MapView, project
 
@@ -90,7 +91,7 @@ def draw_map_frame(
     if relief is not None:
         ax.imshow(relief.rgb, extent=relief.extent, origin="upper", interpolation="none", zorder=1)
         legend.append(LegendEntry("地形", "山体阴影（数字高程模型）", _relief_glyph()))
-    for layer in MAP_LAYERS:
+    for layer in (*MAP_LAYERS, PLAN_LAYER):
         legend += layer.draw(ax, data, ctx)
     boxes = LabelBoxes()
     draw_furniture(ax, view, paper, data, boxes)

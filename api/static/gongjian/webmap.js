@@ -147,6 +147,7 @@
       state.filters.cause = v; refreshHouseholds();
     }));
     p.appendChild(el('div', { class: 'gj-downloads', id: 'gj-downloads' }));
+    p.appendChild(el('div', { class: 'gj-siting', id: 'gj-siting' }));
     var out = el('button', { type: 'button', id: 'gj-logout', text: '退出 Log out' });
     out.addEventListener('click', logout);
     p.appendChild(out);
@@ -179,6 +180,7 @@
     state.filters.township = code;
     refreshHouseholds();
     showDownloads(code);
+    showSiting(code);
     if (!code) { return fitScope(); }
     if (window.history && window.history.replaceState) {
       window.history.replaceState(null, '', '/townships/' + code);
@@ -219,6 +221,82 @@
     });
     box.appendChild(el('a', { href: '/dashboard?area=' + code, class: 'gj-download gj-dashboard',
       text: '进度看板 Dashboard' }));
+  }
+
+  // --- siting: where the next clinics, water points, schools go; roads to harden ---------
+
+  var SITING = [['clinic', '卫生站', 'count', 3], ['water', '供水点', 'count', 3],
+    ['school', '学校', 'count', 1], ['roads', '道路硬化(公里)', 'budget_km', 5]];
+
+  function showSiting(code) {
+    var box = document.getElementById('gj-siting');
+    box.innerHTML = '';
+    clearSiting();
+    if (!code) { return; }
+    var kind = el('select', { id: 'gj-siting-kind' });
+    SITING.forEach(function (k) { kind.appendChild(el('option', { value: k[0], text: k[1] })); });
+    var amount = el('input', { id: 'gj-siting-amount', type: 'number', min: '1', step: 'any',
+      value: String(SITING[0][3]) });
+    kind.addEventListener('change', function () {
+      amount.value = String(sitingKind(kind.value)[3]);
+    });
+    var go = el('button', { type: 'button', id: 'gj-siting-run', text: '计算选址' });
+    var result = el('div', { class: 'gj-siting-result', id: 'gj-siting-result' });
+    go.addEventListener('click', function () { runSiting(code, kind.value, amount.value, result); });
+    box.appendChild(el('div', { text: '规划选址 Siting' }));
+    [kind, amount, go, result].forEach(function (n) { box.appendChild(n); });
+  }
+
+  function sitingKind(kind) {
+    return SITING.filter(function (k) { return k[0] === kind; })[0];
+  }
+
+  function clearSiting() {
+    if (state.siting) {
+      state.map.removeLayer(state.siting);
+      if (state.control) { state.control.removeLayer(state.siting); }
+      state.siting = null;
+    }
+  }
+
+  function runSiting(code, kind, amount, result) {
+    var k = sitingKind(kind);
+    var path = '/analysis/siting/' + kind + '?township=' + code + '&' + k[2] + '=' +
+      encodeURIComponent(amount);
+    result.textContent = '计算中…';
+    api(path).then(function (body) {
+      clearSiting();
+      state.siting = L.geoJSON(body.sites, {
+        pointToLayer: function (f, latlng) {
+          return L.circleMarker(latlng, { radius: 9, color: '#ffffff', weight: 2, fillOpacity: 0.95,
+            fillColor: '#ff7f00', className: 'gj-siting-site' });
+        },
+        style: function () { return { color: '#ff7f00', weight: 6, opacity: 0.9, className: 'gj-siting-road' }; },
+        onEachFeature: function (f, layer) {
+          var p = f.properties;
+          var rows = [['序号', p.order], ['选址', p.site], ['新覆盖户数', p.households],
+            ['其中未脱贫户', p.poor_households]];
+          if (p.km !== undefined) { rows.push(['里程(公里)', p.km], ['200人以上自然村', p.hamlets_200]); }
+          layer.bindPopup(table(rows));
+          layer.bindTooltip(String(p.order), { permanent: true, direction: 'center',
+            className: 'gj-siting-label' });
+        }
+      }).addTo(state.map);
+      if (state.control) { state.control.addOverlay(state.siting, '选址结果 Siting'); }
+      var bounds = state.siting.getBounds();
+      if (bounds.isValid()) { state.map.fitBounds(bounds, { padding: [40, 40], maxZoom: 15 }); }
+      var state_ = body.optimal ? '已证明最优' : '差距 ' + (body.gap * 100).toFixed(2) + '%';
+      result.innerHTML = '';
+      result.appendChild(el('div', { text: '新覆盖 ' + body.households_covered + ' / ' +
+        body.demand_households + ' 户（' + state_ + '）' +
+        (body.cost_km !== null ? '，' + body.cost_km.toFixed(2) + ' 公里' : '') }));
+      var a = el('a', { href: '#', class: 'gj-download', text: '选址结果 XLSX' });
+      a.addEventListener('click', function (e) {
+        e.preventDefault();
+        download(path + '&format=xlsx', 'siting-' + kind + '-' + code + '.xlsx');
+      });
+      result.appendChild(a);
+    }).catch(function (error) { result.textContent = '选址失败 ' + error; });
   }
 
   // --- vector-tile layers --------------------------------------------------------------
@@ -329,7 +407,14 @@
           className: 'gj-relocation-site' };
       }, 'gjPolygons'), false],
       ['搬迁对象', vectorLayer('relocation_candidate', {}, pointStyle('#e66101', 6, 'gj-relocation'),
-        'gjPoints'), false]
+        'gjPoints'), false],
+      // what-if scenarios: proposed roads dashed, roads to harden thick, new facilities ringed
+      ['规划方案 Scenarios', vectorLayer('scenario_change', {}, function (p) {
+        if (p.kind === 'road') { return { color: '#7b3294', weight: 4, dashArray: '8 4', className: 'gj-scenario' }; }
+        if (p.kind === 'harden') { return { color: '#ff7f00', weight: 6, opacity: 0.8, className: 'gj-scenario' }; }
+        return { radius: 7, fill: true, fillOpacity: 0.9, color: '#7b3294', weight: 3,
+          fillColor: COLORS.point[p.kind] || '#ffffff', className: 'gj-scenario' };
+      }, 'gjPoints'), false]
     ];
     state.households = [];
     ['poor', 'returned', 'exited'].forEach(function (status) {
