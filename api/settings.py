@@ -27,5 +27,7 @@ class ApiSettings(BaseSettings):
     tile_cache_mb: int = Field(default=64, ge=0)
     # POST /imports: largest upload (and largest unpacked zip archive), in MiB
     max_upload_mb: int = Field(default=50, ge=1)
+    # /field: largest photo a phone may upload, in MB (phones compress to a few hundred kB)
+    field_photo_max_mb: float = Field(default=5, gt=0)
     # JSON list, e.g. GONGJIAN_ONLINE_TILES='[{"name": "OSM", "url": "https://…/{z}/{x}/{y}.png"}]'
     online_tiles: list[OnlineTiles] = Field(default_factory=list)

@@ -431,11 +431,6 @@ class HelpRecord(Base):
     signed_cadre: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
-VISIT_FLAGS = {  # why a visit may not have been on site (seed 003 "数字脱贫")
-    "far": "离户过远",
-    "quick": "录入过快",
-    "no_position": "无定位",
-}
 VISIT_SOURCES = ("field", "odk")
 
 
@@ -475,7 +470,7 @@ class Visit(Base):
         in_vocab("visit", "result", vocab.VISIT_RESULT),
         *geom_checks(),
         CheckConstraint(
-            "flags <@ ARRAY[" + ", ".join(f"'{f}'" for f in VISIT_FLAGS) + "]::text[]",
+            "flags <@ ARRAY[" + ", ".join(f"'{f}'" for f in vocab.VISIT_FLAG) + "]::text[]",
             name="flags_valid",
         ),
         CheckConstraint(

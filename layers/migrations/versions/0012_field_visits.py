@@ -86,9 +86,7 @@ def upgrade() -> None:
         op.f("ck_visit_flags_valid"), "visit", f"flags <@ ARRAY[{flags}]::text[]"
     )
     op.create_check_constraint(op.f("ck_visit_source_valid"), "visit", f"source IN ({sources})")
-    op.create_check_constraint(
-        op.f("ck_visit_accuracy_non_negative"), "visit", "accuracy_m >= 0"
-    )
+    op.create_check_constraint(op.f("ck_visit_accuracy_non_negative"), "visit", "accuracy_m >= 0")
     op.execute(
         _if_role_exists(
             f"GRANT SELECT, INSERT ON visit_photo TO {API_ROLE}; "
