@@ -80,7 +80,7 @@ def labels() -> dict[str, dict[str, str]]:
     """Chinese labels of the value sets the popups and legend show."""
     names = ("status", "category", "cause", "housing_status", "road_class", "surface",
              "clinic_level", "water_kind", "school_level", "hazard_kind", "hazard_level",
-             "measure", "visit_result", "key_level", "role")  # fmt: skip
+             "measure", "visit_result", "visit_flag", "key_level", "role")  # fmt: skip
     return {name: dict(vocab.VOCABS[name]) for name in names if name in vocab.VOCABS}
 
 
