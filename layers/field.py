@@ -36,6 +36,9 @@ from layers.access import Caller
 PACKAGE_PAD_DEG = 0.01  # map data this far around the plan's households (about 1 km)
 SIMPLIFY_DEG = 0.00003  # about 3 m: invisible at walking zooms, a third of the vertices gone
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+# value sets whose Chinese labels the phone shows (members, and a conflict's changed facts)
+PHONE_LABELS = ("relation", "health", "schooling", "labour_capacity", "housing_status",
+                "status", "category")  # fmt: skip
 
 
 class FieldError(ValueError):
@@ -109,6 +112,7 @@ def package(conn: sa.Connection, plan_id: int, caller: Caller) -> dict[str, Any]
         "caller": {"name": caller.name, "role": caller.role, "sees_income": _sees_income(caller)},
         "checks": CHECKS,
         "results": vocab.VISIT_RESULT,
+        "labels": {name: vocab.VOCABS[name] for name in PHONE_LABELS},
         "days": days,
         "households": households,
         "map": map_data(conn, plan_id),

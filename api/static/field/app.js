@@ -14,10 +14,6 @@
   var PHOTO_LONG_SIDE = 1600;  // pixels after compression
   var PHOTO_TARGET_KB = 600;
   var CHECK_ORDER = ['food', 'clothing', 'education', 'medical', 'housing'];
-  var RELATION = { head: '户主', spouse: '配偶', son: '之子', daughter: '之女', parent: '父母',
-    grandchild: '孙辈', sibling: '兄弟姐妹', other: '其他' };
-  var HEALTH = { healthy: '健康', chronic: '长期慢性病', serious: '大病', disabled: '残疾' };
-  var SCHOOLING = { in_school: '在校生', dropped_out: '辍学', none: '无' };
   var STATE_TEXT = { draft: '待同步', synced: '已同步', conflict: '冲突', refused: '未保存' };
 
   var app = { db: null, token: null, me: null, pkg: null, day: null, household: null,
@@ -288,6 +284,10 @@
 
   // --- household: card and visit form ----------------------------------------------------
 
+  function label(set, code) {  // Chinese labels of coded values, from the package
+    return (app.pkg.labels[set] || {})[code] || code;
+  }
+
   function facts(h) {
     var rows = [['户编号', h.household_no], ['户主', h.head_name], ['电话', h.phone],
       ['村', h.village_name + (h.hamlet_name ? ' · ' + h.hamlet_name : '')],
@@ -305,8 +305,10 @@
     var people = el('table', { class: 'facts' });
     h.people.forEach(function (m) {
       var age = m.birth_year ? (year - m.birth_year) + ' 岁' : '';
-      people.appendChild(el('tr', {}, [el('th', { text: m.name }), el('td', { text: [RELATION[m.relation] || m.relation,
-        m.sex === 'F' ? '女' : '男', age, HEALTH[m.health] || m.health || '', SCHOOLING[m.schooling] || ''].filter(Boolean).join(' · ') })]));
+      var about = [label('relation', m.relation), m.sex === 'F' ? '女' : '男', age,
+        m.health ? label('health', m.health) : '', m.labour_capacity ? label('labour_capacity', m.labour_capacity) : '',
+        m.schooling ? label('schooling', m.schooling) : ''];
+      people.appendChild(el('tr', {}, [el('th', { text: m.name }), el('td', { text: about.filter(Boolean).join(' · ') })]));
     });
     return [el('h2', { text: '核对登记信息' }), table, el('h2', { text: '家庭成员' }), people];
   }
@@ -356,8 +358,9 @@
     var h = app.household; var c = d.current; var parts = [];
     if (c.members !== h.members) { parts.push('人口 ' + h.members + '→' + c.members); }
     if (c.labour_members !== h.labour_members) { parts.push('劳动力 ' + h.labour_members + '→' + c.labour_members); }
-    if (c.housing_status !== h.housing_status) { parts.push('住房 ' + h.housing_status + '→' + c.housing_status); }
-    if (c.status !== h.status) { parts.push('状态 ' + h.status + '→' + c.status); }
+    if (c.housing_status !== h.housing_status) { parts.push('住房 ' + label('housing_status', h.housing_status) + '→' + label('housing_status', c.housing_status)); }
+    if (c.status !== h.status) { parts.push('状态 ' + label('status', h.status) + '→' + label('status', c.status)); }
+    if (c.category !== h.category) { parts.push('类别 ' + label('category', h.category) + '→' + label('category', c.category)); }
     return parts.length ? '（' + parts.join('，') + '）' : '';
   }
 
@@ -479,7 +482,8 @@
   function sync() {
     var bar = $('sync-progress'); var msg = $('sync-msg');
     return draftsOf().then(function (all) {
-      var queue = all.filter(function (d) { return d.state === 'draft'; });
+      var queue = all.filter(function (d) { return d.state === 'draft'; })
+        .sort(function (a, b) { return a.recorded_at < b.recorded_at ? -1 : 1; });  // as recorded
       if (!queue.length) { msg.textContent = '没有待同步的走访'; return; }
       bar.hidden = false; bar.max = queue.length; bar.value = 0;
       var counts = { stored: 0, duplicate: 0, conflict: 0, refused: 0 }; var notes = [];
