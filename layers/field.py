@@ -80,7 +80,7 @@ class SyncOutcome:
 # --- the offline package --------------------------------------------------------------------
 
 
-def _plan(conn: sa.Connection, plan_id: int, caller: Caller):
+def plan_row(conn: sa.Connection, plan_id: int, caller: Caller):
     return conn.execute(
         sa.text(
             "SELECT id, title, area_code, township_code, synthetic, start_date, created_at "
@@ -92,7 +92,7 @@ def _plan(conn: sa.Connection, plan_id: int, caller: Caller):
 
 def package(conn: sa.Connection, plan_id: int, caller: Caller) -> dict[str, Any]:
     """The offline package of plan ``plan_id`` (NotFound outside the caller's scope)."""
-    plan = _plan(conn, plan_id, caller)
+    plan = plan_row(conn, plan_id, caller)
     if plan is None:
         raise NotFound(f"没有编号为 {plan_id} 的路线计划（或不在您的范围内）")
     households = _households(conn, plan_id, caller)
@@ -346,6 +346,7 @@ def sync_visit(
     policy: FieldPolicy,
     *,
     now: dt.datetime | None = None,
+    source: str = "field",
 ) -> SyncOutcome:
     """Store one visit from a phone, once; see the module docstring for the outcomes."""
     now = now or dt.datetime.now(dt.UTC)
@@ -372,7 +373,8 @@ def sync_visit(
     skew = clock_skew(sent_at=visit.sent_at, received_at=now)
     if abs(skew) > policy.clock_skew_note_s:
         warnings.append(f"手机时钟偏差约 {skew / 60:+.0f} 分钟：时间已按服务器时钟校正")
-    return _insert(conn, visit, household, stop, caller, policy, skew, now, warnings)
+    context = (caller, policy, skew, now, source)
+    return _insert(conn, visit, household, stop, context, warnings)
 
 
 def _stored(conn, client_id: uuid.UUID):
@@ -413,7 +415,7 @@ def _household(conn, household_id: int, caller: Caller):
 
 def _stop(conn, plan_id: int, household_id: int, caller: Caller):
     """The plan's stop for the household; None if not in the plan; 'no plan' if deleted."""
-    if _plan(conn, plan_id, caller) is None:
+    if plan_row(conn, plan_id, caller) is None:
         return "no plan"
     return conn.execute(
         sa.text("SELECT id, visit_id FROM route_stop WHERE plan_id = :plan AND household_id = :h"),
@@ -441,7 +443,8 @@ def _photo_exists(conn, sha256: str) -> bool:
     return conn.execute(sql, {"s": sha256}).first() is not None
 
 
-def _insert(conn, visit, household, stop, caller, policy, skew, now, warnings) -> SyncOutcome:
+def _insert(conn, visit, household, stop, context, warnings) -> SyncOutcome:
+    caller, policy, skew, now, source = context
     recorded = min(corrected(visit.recorded_at, skew), now)
     started = min(corrected(visit.started_at, skew), recorded)
     has_position = visit.lon is not None and visit.lat is not None
@@ -460,7 +463,7 @@ def _insert(conn, visit, household, stop, caller, policy, skew, now, warnings) -
         "accuracy_m": visit.accuracy_m, "distance_m": distance,
         "household_version": household.version,
         "checks": json.dumps({k: visit.checks.get(k) for k in CHECKS}),
-        "flags": flags, "photo": visit.photo_sha256,
+        "flags": flags, "photo": visit.photo_sha256, "source": source,
     }  # fmt: skip
     visit_id = conn.execute(sa.text(INSERT_VISIT), row).scalar_one()
     audit.record(conn, "visit", visit_id, "insert", caller.actor, None,
@@ -480,7 +483,7 @@ VALUES (:household_id, :date, :inspector, :result, :findings,
         CASE WHEN CAST(:lon AS float8) IS NULL THEN NULL
              ELSE ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) END,
         :client_id, :plan_id, :started_at, :recorded_at, :received_at, :skew, :accuracy_m,
-        :distance_m, :household_version, CAST(:checks AS jsonb), :flags, :photo, 'field')
+        :distance_m, :household_version, CAST(:checks AS jsonb), :flags, :photo, :source)
 RETURNING id
 """
 

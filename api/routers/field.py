@@ -10,6 +10,8 @@
   refused (with the message the phone shows). Always 200 for those four: a phone syncing a
   queue reads the status of each visit; 401 means the token no longer works (drafts stay).
 - ``GET /field/photos/{sha256}`` — a stored photo, for the web map's visit popup.
+- ``GET /field/api/plans/{id}/xlsform`` — the visit form for ODK Collect / KoBoToolbox;
+  ``POST /field/api/plans/{id}/odk`` — ODK Central's submissions (CSV, or the ZIP with photos).
 
 Inspector and admin tokens only (the roles that record visits).
 """
@@ -30,8 +32,9 @@ from api.deps import get_engine
 from geo import vocab
 from geo.field import field_policy
 from geo.policy import load_profile
-from geo.routing.sheets import CHECKS
-from layers import field
+from geo.routing.odk import read_export
+from geo.routing.sheets import CHECKS, SheetError
+from layers import field, odk, routes
 from layers.access import PERSONAL_DATA_ROLES, VISIT_ROLES, Caller, scoped_connection
 
 router = APIRouter(tags=["field app"])
@@ -195,3 +198,57 @@ def visit_photo(
         media_type=media_type,
         headers={"Cache-Control": "private, max-age=86400", "ETag": f'"{sha256}"'},
     )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORT_TYPES = ("text/csv", "application/zip")
+
+
+@router.get(
+    "/field/api/plans/{plan_id}/xlsform",
+    summary="The plan's visit form as an XLSForm (ODK Collect, KoBoToolbox), checked by pyxform",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}}, 404: {}},
+)
+def visit_xlsform(
+    plan_id: int = Path(..., ge=1, le=2**31 - 1),
+    caller: Caller = Depends(inspector),
+    engine=Depends(get_engine),
+) -> Response:
+    with scoped_connection(engine, caller.scope) as conn:
+        try:
+            data = routes.visit_xlsform(conn, plan_id, caller.scope.code)
+        except routes.RouteError as exc:
+            raise field.NotFound(str(exc).strip("'\"")) from None
+    name = f"gongjian_plan_{plan_id}.xlsx"
+    return Response(
+        data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+@router.post(
+    "/field/api/plans/{plan_id}/odk",
+    summary="Store ODK Central submissions of the plan's form as visits (CSV or ZIP body)",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {t: {"schema": BINARY} for t in EXPORT_TYPES}}
+    },
+)
+async def import_odk(
+    request: Request,
+    plan_id: int = Path(..., ge=1, le=2**31 - 1),
+    caller: Caller = Depends(inspector),
+    engine=Depends(get_engine),
+) -> dict:
+    data = await request.body()
+    try:
+        submissions, photos = read_export(data, "submissions")
+    except SheetError as exc:
+        raise field.FieldError(str(exc)) from None
+    limit = int(request.app.state.settings.field_photo_max_mb * 1_000_000)
+    with scoped_connection(engine, caller.scope) as conn:
+        summary = odk.import_odk(
+            conn, plan_id, submissions, photos, caller, field_policy(load_profile()),
+            max_photo_bytes=limit,
+        )  # fmt: skip
+    return {"plan": plan_id, "stored": summary.stored, "duplicate": summary.duplicate,
+            "flagged": summary.flagged}  # fmt: skip
