@@ -106,7 +106,12 @@ def test_the_package_holds_the_route_and_what_to_verify(plan, client, users) -> 
     assert any(h["income"] is not None for h in households)  # an inspector sees income
     layers = {f["properties"]["layer"] for f in plan["map"]["features"]}
     assert {"road", "route"} <= layers
-    assert len(json.dumps(plan).encode()) < 400_000  # small enough for a phone
+    assert plan["hillshade"]["image"].startswith("data:image/webp;base64,")
+    assert len(json.dumps(plan).encode()) < 600_000  # small enough for a phone
+    zipped = client.get(f"/field/api/plans/{plan['plan']['id']}/package",
+                        headers=users.headers("insp") | {"Accept-Encoding": "gzip"})  # fmt: skip
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(json.dumps(plan).encode()) * 0.6
     assert client.get(f"/field/api/plans/{plan['plan']['id']}/package",
                       headers=users.headers("viewer")).status_code == 403  # fmt: skip
     other = client.get(

@@ -184,6 +184,7 @@ def test_an_inspectors_day_offline_and_back(
     page.wait_for_function("document.querySelector('#gps').textContent.includes('±15 m')")
     assert page.locator(".me-dot").count() == 1  # the phone's position on the map
     assert page.locator("#map path").count() > 10  # roads and the route, offline
+    assert page.locator("#map .leaflet-image-layer").count() == 1  # the terrain
     page.screenshot(path=str(SCREENSHOTS / "gongjian-field-plan.png"))
     record_visit(page, households[0].household_no, housing_ok=False, photo=photo)
     page.locator("#stops li", has_text=households[1].household_no).click()
@@ -260,6 +261,21 @@ def test_an_inspectors_day_offline_and_back(
                     "WHERE id = :id"), {"id": households[2].id},
         )  # fmt: skip
     page.screenshot(path=str(SCREENSHOTS / "gongjian-field-synced.png"))
+
+    # the web map's popup of the visit shows the photo from the phone
+    township = inspector[1]
+    page.evaluate(f"localStorage.setItem('gongjian.token', '{users.tokens['field']}')")
+    page.set_viewport_size({"width": 1200, "height": 800})  # the office's screen
+    page.goto(f"{server}/townships/{township}")
+    page.wait_for_selector("#gj-user", timeout=20_000)
+    page.evaluate(f"gongjian.openVisit({door.id}, [{households[0].lat}, {households[0].lon}])")
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('.gj-visit-photo');"
+        " return i && i.complete && i.naturalWidth > 0; })()",
+        timeout=20_000,
+    )
+    assert "屋顶漏雨" in page.inner_text(".gj-visit-popup")
+    page.screenshot(path=str(SCREENSHOTS / "gongjian-field-webmap-popup.png"))
 
     assert seen["leaving"] == [], f"requests left the machine: {seen['leaving'][:5]}"
     assert all(urlsplit(u).hostname == "127.0.0.1" for u in seen["urls"] if u.startswith("http"))

@@ -18,7 +18,10 @@ Inspector and admin tokens only (the roles that record visits).
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
+import json
 import uuid
 from pathlib import Path as FilePath
 from typing import Literal
@@ -34,8 +37,9 @@ from geo.field import field_policy
 from geo.policy import load_profile
 from geo.routing.odk import read_export
 from geo.routing.sheets import CHECKS, SheetError
-from layers import field, odk, routes
+from layers import features, field, odk, routes
 from layers.access import PERSONAL_DATA_ROLES, VISIT_ROLES, Caller, scoped_connection
+from maps import webmap
 
 router = APIRouter(tags=["field app"])
 inspector = require_roles(*VISIT_ROLES)
@@ -109,13 +113,34 @@ def plans(caller: Caller = Depends(inspector), engine=Depends(get_engine)) -> di
 
 @router.get("/field/api/plans/{plan_id}/package", summary="A plan's offline package")
 def package(
+    request: Request,
     plan_id: int = Path(..., ge=1, le=2**31 - 1),
     caller: Caller = Depends(inspector),
     engine=Depends(get_engine),
 ) -> Response:
     with scoped_connection(engine, caller.scope) as conn:
         body = field.package(conn, plan_id, caller)
-    return JSONResponse(body, headers={"Cache-Control": "private, no-store"})
+        dem = features.basemap_dem_path(conn)
+    body["hillshade"] = _hillshade(dem, body["households"])
+    data = json.dumps(body, ensure_ascii=False).encode()
+    headers = {"Cache-Control": "private, no-store", "Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):  # a fifth of the size on the air
+        data, headers["Content-Encoding"] = gzip.compress(data, 6), "gzip"
+    return Response(data, media_type="application/json", headers=headers)
+
+
+def _hillshade(dem: str | None, households: list[dict]) -> dict | None:
+    """The terrain under the route as a data URL (WebP) with its bounds, or None."""
+    if not dem or not households or not FilePath(dem).exists():
+        return None
+    pad = field.PACKAGE_PAD_DEG
+    lons, lats = [h["lon"] for h in households], [h["lat"] for h in households]
+    bounds = (min(lons) - pad, min(lats) - pad, max(lons) + pad, max(lats) + pad)
+    shade = webmap.hillshade_of_area(dem, bounds)
+    if shade is None:
+        return None
+    encoded = base64.b64encode(shade.image).decode()
+    return {"image": f"data:{shade.media_type};base64,{encoded}", "bounds": shade.bounds}
 
 
 @router.put(

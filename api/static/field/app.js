@@ -242,6 +242,9 @@
     app.map = L.map('map', { zoomControl: true, attributionControl: true });
     app.map.attributionControl.setPrefix(false);
     if (pkg.plan.note) { app.map.attributionControl.addAttribution(pkg.plan.note); }
+    if (pkg.hillshade) {  // the terrain under the route, from the package (no tiles online)
+      L.imageOverlay(pkg.hillshade.image, pkg.hillshade.bounds, { opacity: 0.85 }).addTo(app.map);
+    }
     L.geoJSON(pkg.map, { style: function (f) { return STYLE[f.properties.layer](f.properties); } }).addTo(app.map);
     app.stopLayer = L.layerGroup().addTo(app.map);
     var pts = pkg.households.map(function (h) { return [h.lat, h.lon]; });

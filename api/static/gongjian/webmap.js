@@ -512,6 +512,7 @@
       var token = localStorage.getItem(TOKEN_KEY);
       if (token) { login(token); } else { showLogin(); }
     },
-    state: function () { return state; }
+    state: function () { return state; },
+    openVisit: function (fid, latlng) { visitPopup(fid, L.latLng(latlng)); }
   };
 }());
