@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from layers.access import revoke_user
-from tests.api_support import Users, demo_townships, new_users
+from tests.api_support import Users, demo_townships, household_changed, new_users
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
@@ -171,12 +171,7 @@ def test_a_household_outside_the_plan_or_scope_is_refused(plan, client, users, e
 
 def test_a_household_changed_since_download_is_a_conflict(plan, client, users, engine) -> None:
     h = plan["households"][2]
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("UPDATE household SET members = members + 1, version = version + 1 "
-                    "WHERE id = :id"), {"id": h["household_id"]},
-        )  # fmt: skip
-    try:
+    with household_changed(engine, h["household_id"]):
         body = visit(plan, h)
         answer = client.post("/field/api/visits", json=body, headers=users.headers("insp")).json()
         assert answer["status"] == "conflict" and "已被修改" in answer["message"]
@@ -185,12 +180,6 @@ def test_a_household_changed_since_download_is_a_conflict(plan, client, users, e
         body["accept_version"] = answer["current"]["version"]
         accepted = client.post("/field/api/visits", json=body, headers=users.headers("insp"))
         assert accepted.json()["status"] == "stored"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(
-                sa.text("UPDATE household SET members = members - 1, version = version + 1 "
-                        "WHERE id = :id"), {"id": h["household_id"]},
-            )  # fmt: skip
 
 
 def test_clock_skew_is_corrected_and_said(plan, client, users, engine) -> None:

@@ -24,7 +24,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from api.app import create_app
-from tests.api_support import Users, demo_townships, new_users
+from tests.api_support import Users, demo_townships, household_changed, new_users
 from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
 
 PHONE = {"width": 360, "height": 740}
@@ -202,13 +202,16 @@ def test_an_inspectors_day_offline_and_back(
     assert page.inner_text("#pending") == "3"
 
     # a household changed on the server since the download
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("UPDATE household SET members = members + 1, version = version + 1 "
-                    "WHERE id = :id"), {"id": households[2].id},
-        )  # fmt: skip
+    with household_changed(engine, households[2].id):
+        sync_back_online(page, context, engine, plan, households)
+    visit_popup_in_the_web_map(page, server, users, inspector[1], engine, plan, households)
+    assert seen["leaving"] == [], f"requests left the machine: {seen['leaving'][:5]}"
+    assert all(urlsplit(u).hostname == "127.0.0.1" for u in seen["urls"] if u.startswith("http"))
+    assert seen["errors"] == [], seen["errors"]
 
-    # back in signal: sync with progress
+
+def sync_back_online(page: Page, context, engine, plan: int, households) -> None:
+    """Back in signal: sync with progress, replay, and the changed household's conflict."""
     context.set_offline(False)
     page.wait_for_function("document.querySelector('#net').textContent === '在线'")
     page.click("#sync")
@@ -255,15 +258,12 @@ def test_an_inspectors_day_offline_and_back(
         "document.querySelector('#sync-msg').textContent.includes('新保存 1')", timeout=30_000
     )
     assert len(field_visits(engine, plan)) == 3
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text("UPDATE household SET members = members - 1, version = version + 1 "
-                    "WHERE id = :id"), {"id": households[2].id},
-        )  # fmt: skip
     page.screenshot(path=str(SCREENSHOTS / "gongjian-field-synced.png"))
 
-    # the web map's popup of the visit shows the photo from the phone
-    township = inspector[1]
+
+def visit_popup_in_the_web_map(page, server, users, township, engine, plan, households) -> None:
+    """The web map's popup of the visit shows the photo from the phone."""
+    door = next(v for v in field_visits(engine, plan) if v.household_id == households[0].id)
     page.evaluate(f"localStorage.setItem('gongjian.token', '{users.tokens['field']}')")
     page.set_viewport_size({"width": 1200, "height": 800})  # the office's screen
     page.goto(f"{server}/townships/{township}")
@@ -276,10 +276,6 @@ def test_an_inspectors_day_offline_and_back(
     )
     assert "屋顶漏雨" in page.inner_text(".gj-visit-popup")
     page.screenshot(path=str(SCREENSHOTS / "gongjian-field-webmap-popup.png"))
-
-    assert seen["leaving"] == [], f"requests left the machine: {seen['leaving'][:5]}"
-    assert all(urlsplit(u).hostname == "127.0.0.1" for u in seen["urls"] if u.startswith("http"))
-    assert seen["errors"] == [], seen["errors"]
 
 
 def field_visits(engine: sa.Engine, plan_id: int) -> list[sa.Row]:
