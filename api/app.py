@@ -21,6 +21,7 @@ from api.routers import (
     analysis,
     edits,
     features,
+    field,
     health,
     imports,
     maps,
@@ -106,6 +107,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(routes.router)
     app.include_router(siting.router)
+    app.include_router(field.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.openapi = lambda: _openapi_with_layers(app)
     return app

@@ -5,6 +5,8 @@
     gongjian route results out/routes/results.xlsx        # the filled-in sheet
     gongjian route list --township 441882105
     gongjian route files 12 -o out/routes-12              # the files of a stored plan
+    gongjian route xlsform 12 -o out/form-12.xlsx         # the visit form for ODK/KoBo
+    gongjian route odk 12 submissions.csv                 # ODK Central's export back
 """
 
 from __future__ import annotations
@@ -248,3 +250,70 @@ def files(
         fail(str(exc))
     written = write_plan_files(stored, layers, output)
     out.print(f"{len(written)} files in {output}/", highlight=False)
+
+
+def _plan_caller(conn, plan_id: int):
+    """The command line acts as an admin of the plan's own area."""
+    import sqlalchemy as sa
+
+    from layers.access import Caller, Scope
+
+    area = conn.execute(
+        sa.text("SELECT area_code FROM route_plan WHERE id = :id"), {"id": plan_id}
+    ).scalar()
+    if area is None:
+        fail(f"no route plan {plan_id}")
+    return Caller(name=actor(), role="admin", scope=Scope(area))
+
+
+@route_app.command("xlsform")
+def xlsform(
+    plan_id: int = typer.Argument(..., help="Plan id (gongjian route list)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The XLSForm (.xlsx) to write."),
+) -> None:
+    """The plan's visit form as an XLSForm for ODK Collect / KoBoToolbox (checked by pyxform),
+    with the plan's households as the choice list."""
+    from geo.routing.sheets import SheetError
+    from layers import routes
+
+    engine = ready_engine()
+    try:
+        with engine.connect() as conn:
+            data = routes.visit_xlsform(conn, plan_id, None)
+    except (routes.RouteError, SheetError) as exc:
+        fail(str(exc))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(data)
+    out.print(f"{output}: XLSForm of plan #{plan_id} (checked with pyxform)", highlight=False)
+
+
+@route_app.command("odk")
+def odk(
+    plan_id: int = typer.Argument(..., help="Plan id of the form the submissions are for."),
+    export: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="ODK Central's submissions CSV, or its ZIP."
+    ),
+) -> None:
+    """Store ODK Central submissions of the plan's form as visits (importing the same export
+    again stores nothing twice; a bad row stops the import and names row and column)."""
+    from geo.field import field_policy
+    from geo.policy import load_profile
+    from geo.routing.odk import read_export
+    from geo.routing.sheets import SheetError
+    from layers import field, odk
+
+    try:
+        submissions, photos = read_export(export.read_bytes(), export.name)
+    except SheetError as exc:
+        fail(str(exc), 2)
+    engine = ready_engine()
+    try:
+        with engine.begin() as conn:
+            caller = _plan_caller(conn, plan_id)
+            summary = odk.import_odk(
+                conn, plan_id, submissions, photos, caller, field_policy(load_profile()),
+                max_photo_bytes=20_000_000, source=export.name,
+            )  # fmt: skip
+    except field.FieldError as exc:
+        fail(str(exc))
+    out.print(f"plan #{plan_id}: {summary.describe()}", highlight=False)

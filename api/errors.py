@@ -18,6 +18,8 @@ from layers.access import AccessError
 from layers.cluster import ClusterError
 from layers.edits import EditConflict, EditRejected, NotInScope, PreconditionRequired
 from layers.features import QueryError, UnknownCollection
+from layers.field import FieldError, PhotoTooLarge
+from layers.field import NotFound as FieldNotFound
 from layers.imports import ImportError_, OutOfScope, UploadTooLarge
 
 
@@ -41,6 +43,10 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     ImportError_: (422, "import_refused"),
     OutOfScope: (403, "out_of_scope"),
     UploadTooLarge: (413, "too_large"),
+    # /field: the phone shows these messages as they are (Chinese)
+    FieldError: (422, "field_refused"),
+    FieldNotFound: (404, "not_found"),
+    PhotoTooLarge: (413, "too_large"),
 }
 
 

@@ -33,5 +33,7 @@ class ApiSettings(BaseSettings):
     max_upload_mb: int = Field(default=50, ge=1)
     # wrong tokens an address may send in 10 minutes before it is held (429, doubling waits)
     bad_token_allowance: int = Field(default=20, ge=1)
+    # /field: largest photo a phone may upload, in MB (phones compress to a few hundred kB)
+    field_photo_max_mb: float = Field(default=5, gt=0)
     # JSON list, e.g. GONGJIAN_ONLINE_TILES='[{"name": "OSM", "url": "https://…/{z}/{x}/{y}.png"}]'
     online_tiles: list[OnlineTiles] = Field(default_factory=list)

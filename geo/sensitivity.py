@@ -97,6 +97,8 @@ BY_OUTPUT: dict[str, Rule] = {
     "flag.description": FLAG_TEXT,
     "help_record.note": FREE_TEXT,
     "visit.findings": FREE_TEXT,
+    "visit_photo.data": Rule(Level.NEVER, why="a photo at a household's door (/field)"),
+    "scenario.note": Rule(Level.PUBLIC, why="a planner's note on a scenario, no household's"),
     "audit_log.before": Rule(Level.NEVER, why="whole rows as they were, personal fields too"),
     "audit_log.after": Rule(Level.NEVER, why="whole rows as they became, personal fields too"),
     "api_user.token_hash": Rule(Level.NEVER, why="a credential"),
@@ -133,37 +135,38 @@ BY_PATTERN: tuple[tuple[str, Rule], ...] = (
 # that a field nobody has thought about is refused (UnclassifiedField) instead of shown.
 PUBLIC_NAMES: frozenset[str] = frozenset(
     """
-    action active actor after amount area_code area_ha arrival_min as_of assigned_households
-    assigned_people at basis before begin_min birth_year boundary_derived bounds cadre_id cadres
-    cadres_over_limit candidate candidates capacity_households category cells changed
-    check_clothing check_education check_food check_housing check_medical city city_code
-    clinic_id clinic_min clinic_record_mismatch code committee computed_at county_code
-    created_at created_by criteria criteria_counts date day day_id day_start_min days
-    departure_min description distance_m duty elevation_m eligible eligible_households end_geom
-    end_name epsg evidence exit_year expires_at facility_id fingerprint finish_min flag_cadre
-    flag_clinic flag_hamlet_road flag_health_centre flag_road flag_school flag_village_clinic
-    flag_water flags flood_level from_candidates_max_min from_candidates_mean_min geom geometry
-    group_key groups hamlet hamlet_id hamlet_name hamlets hamlets_needing_road hard
-    hardened_connected hardened_road_m hardening_reason has_standard_clinic hazard_kind
-    hazard_level hazard_share health_centre_id health_centre_min hours household_id household_no
-    households households_per_cadre housing_status id income_year inspector inspectors
-    is_poor_village karst key_level kind label labour_capacity labour_members
-    lacks_standard_clinic lat latitude leg_m leg_min level line loaded_at lon longitude
-    low_piped_share main_cause max_cadre_load measure members minutes must_visit name
-    needs_hardening network official_name order pairing_city params path people
-    piped_household_share piped_share piped_water plan_id planned point poor_villages
-    poor_villages_without_standard_clinic population priority profile profile_name
-    profile_values rank reachable_candidates reason reason_text reasons recorded_at
-    registered_year relation relief_m relocated relocation resolution_m result risk_reasons
-    risk_score road_class road_hardened road_m role row_id rule sample_size scattered school_id
-    school_min schooling scope score score_min seat secondary_cause seed seq service_min sex
-    sha256 share signed_cadre signed_household signed_village site_key site_minutes sites
-    slope_deg slope_mean_deg solver source standard start_date start_geom start_min start_name
+    accuracy_m action active actor after amount area_code area_ha arrival_min as_of
+    assigned_households assigned_people at basis before begin_min birth_year boundary_derived
+    bounds cadre_id cadres cadres_over_limit candidate candidates capacity_households category
+    cells changed check_clothing check_education check_food check_housing check_medical checks
+    city city_code client_id clinic_id clinic_min clinic_record_mismatch clock_skew_s code
+    committee computed_at county_code created_at created_by criteria criteria_counts date day
+    day_id day_start_min days departure_min description distance_m duty elevation_m eligible
+    eligible_households end_geom end_name epsg evidence exit_year expires_at facility_id
+    fingerprint finish_min flag_cadre flag_clinic flag_hamlet_road flag_health_centre flag_road
+    flag_school flag_village_clinic flag_water flags flood_level from_candidates_max_min
+    from_candidates_mean_min geom geometry group_key groups hamlet hamlet_id hamlet_name hamlets
+    hamlets_needing_road hard hardened_connected hardened_road_m hardening_reason
+    has_standard_clinic hazard_kind hazard_level hazard_share health_centre_id health_centre_min
+    hours household_id household_no household_version households households_per_cadre
+    housing_status id income_year inspector inspectors is_poor_village karst key_level kind
+    label labour_capacity labour_members lacks_standard_clinic lat latitude leg_m leg_min level
+    line loaded_at lon longitude low_piped_share main_cause max_cadre_load measure media_type
+    members minutes must_visit name needs_hardening network official_name order pairing_city
+    params path people photo_sha256 piped_household_share piped_share piped_water plan_id
+    planned point poor_villages poor_villages_without_standard_clinic population priority
+    profile profile_name profile_values rank reachable_candidates reason reason_text reasons
+    received_at recorded_at registered_year relation relief_m relocated relocation resolution_m
+    result risk_reasons risk_score road_class road_hardened road_id road_m role row_id rule
+    sample_size scattered scenario scenario_id school_id school_min schooling scope score
+    score_min seat secondary_cause seed seq service_min sex sha256 share signed_cadre
+    signed_household signed_village site_key site_minutes sites size_bytes slope_deg
+    slope_mean_deg solver source standard start_date start_geom start_min start_name started_at
     status stops strategy surface synthetic table_name terrain_note timings title token_hash
     township_code township_name travel_min unassigned uncovered unit unit_level unreachable
-    updated_at valid_from version village_clinic_id village_clinic_min village_code village_name
-    villages visit_date visit_id wait_min water_nearby water_source whole_by window_end_min
-    window_start_min within_capacity work_group_id year
+    updated_at uploaded_at uploaded_by valid_from version village_clinic_id village_clinic_min
+    village_code village_name villages visit_date visit_id wait_min water_nearby water_source
+    whole_by window_end_min window_start_min within_capacity work_group_id year
     """.split()  # noqa: SIM905 -- a word list reads better as words
 )
 

@@ -184,6 +184,13 @@ VISIT_RESULT: dict[str, str] = {
     "absent": "未遇",
 }
 
+# Why a visit recorded on a phone may not have been made at the door (seed 003 "数字脱贫").
+VISIT_FLAG: dict[str, str] = {
+    "far": "离户过远",
+    "quick": "录入过快",
+    "no_position": "无定位",
+}
+
 # Roles of API users (DESIGN.md: `gongjian user add --role`); no seed.
 ROLE: dict[str, str] = {
     "viewer": "只读",
@@ -233,6 +240,7 @@ VOCABS: dict[str, dict[str, str]] = {
     "unit_level": UNIT_LEVEL,
     "wg_role": WG_ROLE,
     "visit_result": VISIT_RESULT,
+    "visit_flag": VISIT_FLAG,
     "role": ROLE,
     "sex": SEX,
     "audit_action": AUDIT_ACTION,

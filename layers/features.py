@@ -606,10 +606,14 @@ register(Collection(
 register(Collection(
     id="visit", title="督查走访 Inspection visits", geometry_type="Point",
     source="""(SELECT v.id, v.household_id, v.date, v.inspector, v.result, v.findings,
-                      coalesce(v.geom, h.geom) AS geom, h.village_code
+                      coalesce(v.geom, h.geom) AS geom, h.village_code, v.plan_id,
+                      v.recorded_at, v.accuracy_m, round(v.distance_m::numeric) AS distance_m,
+                      array_to_string(v.flags, ',') AS flags, v.photo_sha256, v.source
                FROM visit v JOIN household h ON h.id = v.household_id)""",
     scope_code="t.village_code",
-    properties=("household_id", "village_code", "date", "inspector", "result", "findings"),
+    properties=("household_id", "village_code", "date", "inspector", "result", "findings",
+                "plan_id", "recorded_at", "accuracy_m", "distance_m", "flags", "photo_sha256",
+                "source"),
     filters={
         "township": township_of("t.village_code"),
         "village": village_of("t.village_code"),

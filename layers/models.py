@@ -10,6 +10,7 @@ created by the Alembic migrations in ``layers/migrations`` (which copy these rul
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     Text,
@@ -34,7 +36,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo import vocab
@@ -443,14 +445,52 @@ class HelpRecord(Base):
     signed_cadre: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
+VISIT_SOURCES = ("field", "odk")
+
+
+class VisitPhoto(Base):
+    """A visit's photo, stored once by the SHA-256 of its bytes (the phone sends the same)."""
+
+    __tablename__ = "visit_photo"
+    __table_args__ = (
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        CheckConstraint(
+            "media_type IN ('image/jpeg', 'image/png', 'image/webp')", name="media_type_valid"
+        ),
+        CheckConstraint("size_bytes = octet_length(data)", name="size"),
+    )
+
+    sha256: Mapped[str] = mapped_column(CHAR(64), primary_key=True)
+    media_type: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(Text)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
 class Visit(Base):
-    """An inspector's visit (督查/抽查, seed 001); geom is where it was recorded."""
+    """An inspector's visit (督查/抽查, seed 001); geom is where it was recorded.
+
+    Visits from the phones (/field, migration 0012) carry the phone's id (``client_id``,
+    unique: a replayed sync stores once), the plan, times on the server's clock, the position's
+    accuracy and distance from the household, the household version they were checked
+    against, the checklist answers, the not-on-site flags and the photo."""
 
     __tablename__ = "visit"
     __table_args__ = (
         not_blank("inspector"),
         in_vocab("visit", "result", vocab.VISIT_RESULT),
         *geom_checks(),
+        CheckConstraint(
+            "flags <@ ARRAY[" + ", ".join(f"'{f}'" for f in vocab.VISIT_FLAG) + "]::text[]",
+            name="flags_valid",
+        ),
+        CheckConstraint(
+            "source IN (" + ", ".join(f"'{s}'" for s in VISIT_SOURCES) + ")", name="source_valid"
+        ),
+        CheckConstraint("accuracy_m >= 0", name="accuracy_non_negative"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -462,6 +502,21 @@ class Visit(Base):
     result: Mapped[str] = mapped_column(Text)
     findings: Mapped[str | None] = mapped_column(Text)
     geom: Mapped[WKBElement | None] = mapped_column(geometry("POINT"))
+    client_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), unique=True)
+    plan_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("route_plan.id", ondelete="SET NULL"), index=True
+    )
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    clock_skew_s: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    household_version: Mapped[int | None] = mapped_column(Integer)
+    checks: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    flags: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    photo_sha256: Mapped[str | None] = mapped_column(CHAR(64), ForeignKey("visit_photo.sha256"))
+    source: Mapped[str | None] = mapped_column(Text)
 
 
 # --- infrastructure and environment ---

@@ -766,6 +766,17 @@ def _bool(value) -> bool | None:
     return bool(value)
 
 
+def visit_xlsform(conn: sa.Connection, plan_id: int, scope: str | None) -> bytes:
+    """The plan's visit form as an XLSForm (``geo.routing.odk``), checked with pyxform."""
+    from geo.routing import odk
+
+    plan = load_plan(conn, plan_id, scope)
+    version = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M")
+    data = odk.xlsform(plan_id, plan.meta["title"], plan.stops, version)
+    odk.check_xlsform(data)
+    return data
+
+
 def layers_for(conn: sa.Connection, plan: RoutePlan, pad: float = 0.02) -> dict:
     """:func:`map_layers` around a plan's households and starts (``pad`` degrees beyond)."""
     frames = [plan.stops.geometry, plan.depots.geometry]

@@ -6,8 +6,10 @@ unique name per test module and removed again by :func:`drop_users`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -75,3 +77,30 @@ def household_in(engine: sa.Engine, township: str, offset: int = 0) -> sa.Row:
             ),
             {"t": township, "o": offset},
         ).one()
+
+
+@contextlib.contextmanager
+def household_changed(engine: sa.Engine, household_id: int) -> Iterator[None]:
+    """One more member on the household (a new version), as if edited on the server; the
+    household, its version and its archive are put back afterwards."""
+    with engine.begin() as conn:
+        started = conn.execute(sa.text("SELECT now()")).scalar_one()
+        version = conn.execute(
+            sa.text("SELECT version FROM household WHERE id = :id"), {"id": household_id}
+        ).scalar_one()
+        conn.execute(
+            sa.text("UPDATE household SET members = members + 1, version = version + 1 "
+                    "WHERE id = :id"), {"id": household_id},
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE household SET members = members - 1, version = :v "
+                        "WHERE id = :id"), {"id": household_id, "v": version},
+            )  # fmt: skip
+            conn.execute(
+                sa.text("DELETE FROM household_history WHERE household_id = :id "
+                        "AND recorded_at >= :t"), {"id": household_id, "t": started},
+            )  # fmt: skip

@@ -227,6 +227,13 @@ def valid_row(table: str, place: Place, **overrides: Any) -> dict[str, Any]:
             "findings": None,
             "geom": point(0.002, 0.001),
         },
+        "visit_photo": lambda: {
+            "sha256": "ab" * 32,
+            "media_type": "image/jpeg",
+            "size_bytes": 3,
+            "data": b"\xff\xd8\xff",
+            "uploaded_by": "api:王督查",
+        },
         "river": lambda: {"name": "测试河", "order": 2, "geom": _line(), "synthetic": True},
         "road": lambda: {
             "name": "X001",

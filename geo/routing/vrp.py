@@ -13,10 +13,11 @@ minutes (must-visit: ×1000), far more than any travel.
 
 Solving (:func:`solve_vrp`):
 
-1. **Construction** by VROOM (pyvroom, exploration level 3) — jobs that cannot be served by
-   any vehicle on their own are left out first; a job's *skill* is its road component, so a
-   vehicle only gets homes reachable from its start and end. Or by OR-Tools (cheapest
-   insertion + its greedy descent), or our cheapest insertion alone.
+1. **Construction** by VROOM (pyvroom, exploration levels 3 and 5; the search starts from the
+   better plan: when not every household fits, the levels choose different ones) — jobs
+   that cannot be served by any vehicle on their own are left out first; a job's *skill*
+   is its road component, so a vehicle only gets homes reachable from its start and end.
+   Or by OR-Tools (cheapest insertion + its greedy descent), or our cheapest insertion alone.
 2. **Improvement** by our iterated local search: relocate (paths of 1–3 homes, either way
    round), swap, 2-opt within a day, 2-opt* between days, insertion of left-out homes and
    replacement of a cheaper home by a left-out one; then ruin and recreate (SISR-style
@@ -45,6 +46,9 @@ MUST_VISIT_FACTOR = 1000.0
 EPS = 1e-7
 TICKS_PER_MIN = 6000  # VROOM works in integers: 10 ms ticks
 VROOM_UNREACHABLE = 10**9  # stands in for inf in VROOM's matrix (never used: skills)
+SELECTIVE_ITERATIONS = 600  # rounds when not every household fits (about 2 s for 40 homes)
+CHEAPEST_FIRST_SHARE = 0.2  # of the recreate rounds: global cheapest-first insertion
+VROOM_STARTS = (3, 5)  # exploration levels constructed; the search starts from the better
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,8 @@ class VrpResult:
 
 
 def default_iterations(n_jobs: int) -> int:
-    """Ruin-and-recreate rounds for ``n_jobs`` homes (about 1 s for 100)."""
+    """Ruin-and-recreate rounds for ``n_jobs`` homes when all of them fit (about 1 s for
+    100); when some must be left out, :data:`SELECTIVE_ITERATIONS`."""
     return int(min(max(2 * n_jobs, 100), 600))
 
 
@@ -172,7 +177,8 @@ def solve_vrp(
     if construction == "vroom" and not _has_vroom():  # pragma: no cover - a dependency
         construction = "insertion"
     if construction == "vroom":
-        routes = vroom_routes(problem, servable)
+        routes = _best_start(search, [vroom_routes(problem, servable, exploration=e)
+                                      for e in VROOM_STARTS])  # fmt: skip
     elif construction == "ortools":
         routes = ortools_routes(problem, servable)
     elif construction == "insertion":
@@ -184,7 +190,9 @@ def solve_vrp(
     stats["initial_travel"] = search.travel()
     stats["initial_assigned"] = search.assigned()
     stats["construction_s"] = time.perf_counter() - started
-    iterations = default_iterations(problem.n_jobs) if iterations is None else iterations
+    if iterations is None:
+        selective = search.assigned() < len(servable)  # not all fit: which ones is the hard part
+        iterations = SELECTIVE_ITERATIONS if selective else default_iterations(problem.n_jobs)
     stats["iterations"] = search.iterate(iterations, started, time_limit)
     if polish:
         search.polish_days()
@@ -194,6 +202,20 @@ def solve_vrp(
     stats["seconds"] = time.perf_counter() - started
     objective = travel + float(problem.penalty()[unassigned].sum())
     return VrpResult(routes, unassigned, travel, objective, stats)
+
+
+def _best_start(search: _Search, starts: list[list[list[int]]]) -> list[list[int]]:
+    """The construction whose plan, after a first local search, costs least (most households
+    visited, then least travel): VROOM's levels pick different households when not all fit,
+    and the search keeps the count it starts from."""
+    best, best_cost = starts[0], math.inf
+    for routes in starts:
+        search.load(routes)
+        if search.best_cost < best_cost - EPS:
+            best, best_cost = [r[:] for r in search.best], search.best_cost
+    search.routes = [[] for _ in search.veh]
+    search.where = {}
+    return best
 
 
 def _filled(values, m: int, default) -> np.ndarray:
@@ -545,25 +567,53 @@ class _Search:
     def _best_insertion(self, j: int, blink: float = 0.0) -> tuple[float, int, int] | None:
         """(added travel, vehicle, position) of the cheapest feasible place for ``j``; with
         ``blink`` > 0 each place is passed over with that probability."""
-        M, lj, loc, svc = self.M, self.loc[j], self.loc, self.svc[j]
         best = None
         for v in self.alone[j]:
-            route, veh = self.routes[v], self.veh[v]
-            # arriving anywhere later by more than the largest room cannot fit
-            most = self._timing(v)[2] - svc + EPS
-            prev = veh.start
-            for i in range(len(route) + 1):
-                nxt = veh.end if i == len(route) else loc[route[i]]
-                added = M[prev][lj] + M[lj][nxt] - M[prev][nxt]
-                if (
-                    added <= most
-                    and (best is None or added < best[0] - EPS)
-                    and (blink == 0.0 or self.rng.random() >= blink)
-                    and self._fits(v, i, j, prev, nxt)
-                ):
-                    best = (added, v, i)
-                prev = nxt
+            found = self._best_in_route(j, v, blink)
+            if found is not None and (best is None or found[0] < best[0] - EPS):
+                best = found
         return best
+
+    def _best_in_route(self, j: int, v: int, blink: float) -> tuple[float, int, int] | None:
+        M, lj, loc, svc = self.M, self.loc[j], self.loc, self.svc[j]
+        route, veh = self.routes[v], self.veh[v]
+        # arriving anywhere later by more than the largest room cannot fit
+        most = self._timing(v)[2] - svc + EPS
+        best = None
+        prev = veh.start
+        for i in range(len(route) + 1):
+            nxt = veh.end if i == len(route) else loc[route[i]]
+            added = M[prev][lj] + M[lj][nxt] - M[prev][nxt]
+            if (
+                added <= most
+                and (best is None or added < best[0] - EPS)
+                and (blink == 0.0 or self.rng.random() >= blink)
+                and self._fits(v, i, j, prev, nxt)
+            ):
+                best = (added, v, i)
+            prev = nxt
+        return best
+
+    def _insert_cheapest_first(self, left: list[int], blink: float) -> None:
+        """Insert ``left`` globally cheapest-first: the job adding least travel goes in next
+        (dearest to leave out first). When not all fit, this packs the most households into
+        the days — which households to visit, not only their order."""
+        table = {j: {v: self._best_in_route(j, v, blink) for v in self.alone[j]} for j in left}
+        pending = set(left)
+        while pending:
+            tier = max(self.pen[j] for j in pending)
+            options = [(found[0], j, found) for j in pending if self.pen[j] == tier
+                       for found in table[j].values() if found is not None]  # fmt: skip
+            if not options:
+                pending -= {j for j in pending if self.pen[j] == tier}
+                continue
+            _, j, (_, v, i) = min(options, key=lambda o: (o[0], o[1]))
+            route = self.routes[v]
+            self._set_route(v, [*route[:i], j, *route[i:]])
+            pending.discard(j)
+            for k in pending:
+                if v in table[k]:
+                    table[k][v] = self._best_in_route(k, v, blink)
 
     def _insert(self, j: int, blink: float = 0.0) -> bool:
         found = self._best_insertion(j, blink)
@@ -838,9 +888,13 @@ class _Search:
     def _recreate(self, removed: list[int]) -> None:
         """Re-insert the removed jobs and the left-out ones, dearest to leave out first, then
         in one of SISR's orders (random, far from the start first, close first), skipping a
-        place now and then ("blinks")."""
+        place now and then ("blinks"); or, in a share of the rounds, cheapest-first."""
         left = set(removed) | set(self._unassigned())
         rng = self.rng
+        how = rng.random()
+        if how < CHEAPEST_FIRST_SHARE:
+            self._insert_cheapest_first(sorted(left), blink=0.01)
+            return
         how = rng.random()
         start = self.veh[0].start
         if how < 0.4:

@@ -517,6 +517,7 @@
       }).catch(function (error) { show(e.latlng, el('div', { text: String(error) })); });
       return;
     }
+    if (id === 'visit') { visitPopup(p.fid, e.latlng); return; }
     var rows = Object.keys(p).filter(function (k) { return k !== 'fid'; }).map(function (k) {
       var set = { road_class: 'road_class', surface: 'surface', level: id === 'clinic' ? 'clinic_level' :
         id === 'school' ? 'school_level' : 'hazard_level', kind: id === 'water' ? 'water_kind' : 'hazard_kind',
@@ -525,6 +526,31 @@
     });
     var info = layerInfo(id);
     show(e.latlng, el('div', { class: 'gj-popup' }, [el('h4', { text: info ? info.title : id }), table(rows)]));
+  }
+
+  // A visit: its result, findings, "not on site?" flags and the photo from the phone (fetched
+  // with the token, shown from a blob: the photo endpoint needs the bearer token too).
+  function visitPopup(fid, latlng) {
+    api('/collections/visit/items/' + fid).then(function (f) {
+      var p = f.properties;
+      var flags = (p.flags || '').split(',').filter(Boolean).map(function (k) { return label('visit_flag', k); });
+      var rows = [['日期', p.date], ['督查员', p.inspector], ['结果', label('visit_result', p.result)],
+        ['情况', p.findings], ['疑似未到现场', flags.join('、')],
+        ['距户', p.distance_m !== null && p.distance_m !== undefined ? p.distance_m + ' m' +
+          (p.accuracy_m ? '（定位 ±' + Math.round(p.accuracy_m) + ' m）' : '') : null]
+      ].filter(function (r) { return r[1]; });
+      var node = el('div', { class: 'gj-popup gj-visit-popup' }, [el('h4', { text: '督查走访' }), table(rows)]);
+      show(latlng, node);
+      if (!p.photo_sha256) { return; }
+      fetch('/field/photos/' + p.photo_sha256, { headers: { Authorization: 'Bearer ' + state.token } })
+        .then(function (r) { if (!r.ok) { throw new Error('HTTP ' + r.status); } return r.blob(); })
+        .then(function (blob) {
+          var img = el('img', { class: 'gj-visit-photo', alt: '走访照片', title: 'SHA-256 ' + p.photo_sha256 });
+          img.src = URL.createObjectURL(blob);
+          img.style.maxWidth = '300px';
+          node.appendChild(img);
+        }).catch(function () { node.appendChild(el('div', { class: 'gj-note', text: '照片仅对可查看户信息的角色显示' })); });
+    }).catch(function (error) { show(latlng, el('div', { text: String(error) })); });
   }
 
   // --- legend -------------------------------------------------------------------------
@@ -598,7 +624,8 @@
       var token = tokenFromLink() || localStorage.getItem(TOKEN_KEY);
       if (token) { login(token); } else { showLogin(); }
     },
-    state: function () { return state; }
+    state: function () { return state; },
+    openVisit: function (fid, latlng) { visitPopup(fid, L.latLng(latlng)); }
   };
 
   if (document.readyState === 'loading') {
