@@ -38,7 +38,9 @@ RULES: dict[str, str] = {
                                   'labour', a.labour_members > 0),
                format('已脱贫，%s年人均可支配收入%s元，低于%s脱贫线%s元', a.income_year,
                       to_char(a.income, 'FM999,999,990'),
-                      CASE WHEN a.labour_members > 0 THEN '有劳动力户' ELSE '无劳动力户' END,
+                      CASE WHEN a.labour_members > 0 THEN '有劳动力户'
+                           WHEN a.labour_members = 0 THEN '无劳动力户'
+                           ELSE '劳动力人数不详（按较低的无劳动力户）' END,
                       to_char(l.line, 'FM999,999,990')),
                a.geom, a.synthetic
         FROM a

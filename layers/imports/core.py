@@ -112,6 +112,10 @@ class Context:
         self.add(problems)
         return values
 
+    def warn(self, message: str) -> None:
+        """A warning for the summary: the file loads, but the user should know."""
+        self.notes.append(f"warning: {message}")
+
     def require(self, *names: str) -> None:
         """File-level problems for missing required columns, naming the usual headers."""
         from geo.columns import FIELD_ALIASES
@@ -157,6 +161,7 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
         rejected = _write(engine, ctx, frame, summary)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY talks to psycopg directly
         raise database_error(exc, path) from exc
+    summary.notes = source.notes + ctx.notes  # with the warnings of the database checks
     if rejected:
         summary.errors = ctx.errors.as_dicts()
         summary.rejected = len(rejected)

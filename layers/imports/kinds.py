@@ -286,15 +286,11 @@ def resolve_hamlets(conn: sa.Connection, ctx: Context) -> None:
     )
 
 
-HOUSEHOLD_REQUIRED = (
-    "household_no",
-    "head_name",
-    "members",
-    "labour_members",
-    "category",
-    "main_cause",
-    "housing_status",
-)
+# Only what identifies a household is required (its place comes from the village column or
+# the point); every other fact may be missing from a list and is then unknown (NULL).
+HOUSEHOLD_REQUIRED = ("household_no", "head_name")
+# Facts the maps, flags and reports use: a list without the column is loaded, with a warning.
+HOUSEHOLD_FACTS = ("members", "labour_members", "category", "main_cause", "housing_status")
 
 
 def parse_households(ctx: Context) -> pd.DataFrame:
@@ -310,12 +306,12 @@ def parse_households(ctx: Context) -> pd.DataFrame:
         "head_name": _text(ctx, "head_name", True),
         "id_number": ids,
         "phone": ctx.parse("phone", v.parse_phones),
-        "members": _required_int(ctx, "members", 1, 50),
-        "labour_members": _required_int(ctx, "labour_members", 0, 50),
-        "category": _vocab(ctx, "category", "category", True),
-        "main_cause": _vocab(ctx, "main_cause", "cause", True),
+        "members": ctx.parse("members", v.parse_int, low=1, high=50),
+        "labour_members": ctx.parse("labour_members", v.parse_int, low=0, high=50),
+        "category": _vocab(ctx, "category", "category"),
+        "main_cause": _vocab(ctx, "main_cause", "cause"),
         "secondary_cause": _vocab(ctx, "secondary_cause", "cause"),
-        "housing_status": _vocab(ctx, "housing_status", "housing_status", True),
+        "housing_status": _vocab(ctx, "housing_status", "housing_status"),
         "status": _status(ctx),
         "exit_year": ctx.parse("exit_year", v.parse_year),
         "registered_year": ctx.parse("registered_year", v.parse_year),
@@ -329,10 +325,33 @@ def parse_households(ctx: Context) -> pd.DataFrame:
     return frame
 
 
-def _required_int(ctx: Context, name: str, low: int, high: int) -> pd.Series | None:
-    values = ctx.parse(name, v.parse_int, low=low, high=high)
-    ctx.blank(_only_blank(ctx, name, values), name)
-    return values
+def unknown_facts(conn: sa.Connection, ctx: Context) -> None:
+    """A warning per fact the list leaves unknown: which column, how many households.
+
+    A column the file lacks is not written (stored households keep what they have), so the
+    households it leaves unknown are the new ones; blank cells count too.
+    """
+    new = conn.execute(
+        sa.text(
+            f'SELECT count(*) FROM "{S}" s '
+            "WHERE NOT EXISTS (SELECT 1 FROM household h WHERE h.household_no = s.household_no)"
+        )
+    ).scalar_one()
+    for name in HOUSEHOLD_FACTS:
+        if not ctx.has(name):
+            if new:
+                ctx.warn(f"no {_usual_header(name)} column: unknown for the {new} new households")
+            continue
+        blank = int(ctx.raw(name).isna().sum())
+        if blank:
+            ctx.warn(f"{ctx.label(name)}: blank in {blank} rows, loaded as unknown")
+
+
+def _usual_header(name: str) -> str:
+    from geo.columns import FIELD_ALIASES
+
+    aliases = FIELD_ALIASES["households"][name]
+    return next((a for a in aliases if not a.isascii()), name)
 
 
 def _status(ctx: Context) -> pd.Series | None:
@@ -363,14 +382,25 @@ def _incomes(ctx: Context) -> dict[str, pd.Series | None]:
         incomes[name] = ctx.parse(name, v.parse_number)
         ctx.kind.extra_staging[name] = "numeric"
     if ctx.has("income"):
-        if not ctx.has("income_year"):
-            ctx.errors.file_error(
-                ctx.label("income"),
-                "which year? name the column like 2016年人均纯收入 or add a 收入年度 column",
-            )
         incomes["income"] = ctx.parse("income", v.parse_number)
-        incomes["income_year"] = ctx.parse("income_year", v.parse_year)
+        incomes["income_year"] = _income_year(ctx)
     return incomes
+
+
+def _income_year(ctx: Context) -> pd.Series | None:
+    """The year of an undated income column: the 收入年度 column, else ``--income-year``."""
+    given = ctx.options.income_year
+    if ctx.has("income_year"):
+        years = ctx.parse("income_year", v.parse_year)
+        return years if given is None else years.fillna(given)
+    if given is None:
+        ctx.errors.file_error(
+            ctx.label("income"),
+            "which year? name the column like 2016年人均纯收入, add a 收入年度 column "
+            "or say --income-year YEAR",
+        )
+        return None
+    return pd.Series([given] * len(ctx.fields), dtype=object)
 
 
 def resolve_households(conn: sa.Connection, ctx: Context) -> None:
@@ -383,6 +413,7 @@ def resolve_households(conn: sa.Connection, ctx: Context) -> None:
         sa.text(f"""UPDATE "{S}" s SET scattered = (v.key_level IS NULL) FROM village v
                              WHERE v.code = s.village_code AND s.scattered IS NULL""")
     )
+    unknown_facts(conn, ctx)
 
 
 def _hamlets_and_cadres(conn: sa.Connection, ctx: Context) -> None:
@@ -473,7 +504,7 @@ def _income_pairs(ctx: Context) -> list[str]:
         for c in ctx.fields.columns
         if c.startswith("income_") and c[7:].isdigit()
     ]
-    if ctx.has("income") and ctx.has("income_year"):
+    if ctx.has("income"):  # its year: the 收入年度 column or --income-year (_income_year)
         pairs.append("(s.income_year, s.income)")
     return pairs
 
