@@ -294,7 +294,7 @@ def write(frame: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:
         _write_vector(frame, path, fmt, layer)
     elif fmt == "csv":
         flat = _whole_numbers(_flat(frame), layer)
-        text = flat.columns[flat.dtypes == object]  # mapping Int64 would make floats again
+        text = [c for c in flat.columns if flat[c].dtype == object]  # Int64 would turn float
         flat[text] = flat[text].map(neutralise_formula)
         flat.to_csv(path, index=False, encoding="utf-8-sig")
     else:

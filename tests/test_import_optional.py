@@ -3,8 +3,6 @@ never a guess; an undated income column is dated by --income-year."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
 
@@ -50,7 +48,8 @@ def test_list_without_housing_loads_it_as_unknown_with_a_warning(engine, clean, 
 
 def test_stored_fact_is_kept_when_a_later_list_lacks_it(engine, clean, tmp_path):
     load(engine, write_rows(household_rows(clean, 2), tmp_path / "full.csv"))
-    summary = load(engine, write_rows(without(household_rows(clean, 2), "住房状况"), tmp_path / "b.csv"))
+    partial = without(household_rows(clean, 2), "住房状况")
+    summary = load(engine, write_rows(partial, tmp_path / "b.csv"))
     assert summary.unchanged == 2
     assert not [n for n in summary.notes if "住房状况" in n]  # nothing new is unknown
     assert (stored_households(engine, clean)["housing_status"] == "safe").all()
