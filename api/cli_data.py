@@ -39,6 +39,11 @@ def import_layer(
     income_year: int = typer.Option(
         None, "--income-year", help="The year of an undated income column (人均纯收入)."
     ),
+    effective_date: str = typer.Option(
+        None,
+        "--effective-date",
+        help="YYYY-MM-DD the file's changes took effect (rows with 生效日期 keep theirs).",
+    ),
 ) -> None:
     """Load a file into a layer: all-or-nothing, and re-running the same file changes nothing."""
     from layers.imports import KINDS, ImportError_, ImportOptions, import_file
@@ -61,6 +66,7 @@ def import_layer(
             mapping=_read_mapping(mapping),
             layer=layer,
             income_year=_income_year(income_year),
+            effective_date=parse_date(effective_date, "--effective-date"),
             progress=progress,
         )
         try:

@@ -166,6 +166,7 @@ FIELD_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "scattered": ("scattered", "分散贫困户", "是否分散"),
         "income": ("income", "人均纯收入", "人均可支配收入", "家庭人均纯收入", "per_capita_income"),
         "income_year": ("income_year", "收入年度", "收入年份"),
+        "effective_date": ("effective_date", "生效日期", "变更日期", "生效时间", "变更时间"),
         **_VILLAGE_REF,
         **_TOWNSHIP_REF,
         **_LONLAT,

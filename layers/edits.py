@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from geo import idnumber, vocab
 from layers import audit
 from layers.access import Caller, code_in_scope
-from layers.history import set_actor
+from layers.history import set_actor, set_effective_date
 
 # Fields of a household that an editor may change (the 建档立卡 card); everything else —
 # id, household_no, village, timestamps, version, synthetic — is the system's.
@@ -78,8 +78,13 @@ def update_household(
     household_id: int,
     expected_version: int | None,
     changes: Mapping[str, Any],
+    effective_date: dt.date | None = None,
 ) -> Saved:
-    """Apply ``changes`` to a household at ``expected_version``; audited; returns new version."""
+    """Apply ``changes`` to a household at ``expected_version``; audited; returns new version.
+
+    ``effective_date``: the day the change took effect (an exit assessed in March and entered
+    in December), which the archive records; not in the future, not before registration.
+    """
     if expected_version is None:
         raise PreconditionRequired("send If-Match with the ETag of the household you edit")
     unknown = set(changes) - set(HOUSEHOLD_FIELDS) - {"location"}
@@ -87,6 +92,9 @@ def update_household(
         raise EditRejected(f"these fields cannot be changed: {', '.join(sorted(unknown))}")
     before = _scoped_household(conn, caller, household_id, lock=True)
     set_actor(conn, caller.actor)  # the archive (household_history.source) names the editor
+    if effective_date is not None:
+        _check_effective_date(conn, household_id, effective_date)
+    set_effective_date(conn, effective_date)
     if before["version"] != expected_version:
         raise EditConflict(
             f"household {household_id} is at version {before['version']}, not "
@@ -118,6 +126,24 @@ def update_household(
     return Saved(household_id, after["version"])
 
 
+def _check_effective_date(conn: sa.Connection, household_id: int, day: dt.date) -> None:
+    if day > dt.date.today():
+        raise EditRejected(f"effective_date: {day} is in the future")
+    registered = first_version_date(conn, household_id)
+    if registered is not None and day < registered:
+        raise EditRejected(
+            f"effective_date: {day} is before the household was registered ({registered})"
+        )
+
+
+def first_version_date(conn: sa.Connection, household_id: int) -> dt.date | None:
+    """The day the archive starts: the household's first version (its registration)."""
+    return conn.execute(
+        sa.text("SELECT min(valid_from) FROM household_history WHERE household_id = :id"),
+        {"id": household_id},
+    ).scalar()
+
+
 def _scoped_household(
     conn: sa.Connection, caller: Caller, household_id: int, *, lock: bool = False
 ) -> dict[str, Any]:
@@ -141,7 +167,8 @@ def _validate_household(conn: sa.Connection, row: Mapping[str, Any], changes: Ma
         problem = idnumber.explain_invalid(changes["id_number"])
         if problem:
             raise EditRejected(f"id_number: {problem}")
-    if row["labour_members"] > row["members"]:
+    labour, members = row["labour_members"], row["members"]
+    if labour is not None and members is not None and labour > members:
         raise EditRejected("labour_members: more labour members than members")
     if row["secondary_cause"] is not None and row["secondary_cause"] == row["main_cause"]:
         raise EditRejected("secondary_cause: must differ from main_cause")

@@ -139,30 +139,28 @@ def timeline(conn: sa.Connection, household_id: int) -> pd.DataFrame:
 
 
 def data_date(conn: sa.Connection, scope: str | None = None) -> dt.date:
-    """The default "as of" date: today, or for synthetic data the last day it covers.
+    """The default "as of" date: the latest effective date in the area's data, not today.
 
-    The synthetic world is frozen at the end of its records (2018); reporting it as of today
-    would call every household neglected for years.
+    The latest version of a household or help record: reports, flags and the dashboard then
+    describe the data as it stands, and importing a list (or the frozen synthetic demo,
+    whose records end in 2018) does not move the date to the wall clock, which would call
+    every household neglected since its last record. Today only for an empty area.
     """
     lo, hi = scope_range(scope)
-    row = conn.execute(
+    last_day = conn.execute(
         sa.text(
             """
-            SELECT bool_and(h.synthetic) AS synthetic,
-                   greatest(max(v.valid_from),
-                            (SELECT max(r.date) FROM help_record r
-                             JOIN household x ON x.id = r.household_id
-                             WHERE x.village_code BETWEEN CAST(:lo AS char(12))
-                                   AND CAST(:hi AS char(12)))) AS last_day
-            FROM household h JOIN household_history v ON v.household_id = h.id
-            WHERE h.village_code BETWEEN CAST(:lo AS char(12)) AND CAST(:hi AS char(12))
+            SELECT greatest(
+                (SELECT max(v.valid_from) FROM household_history v
+                 WHERE v.village_code BETWEEN CAST(:lo AS char(12)) AND CAST(:hi AS char(12))),
+                (SELECT max(r.date) FROM help_record r
+                 JOIN household x ON x.id = r.household_id
+                 WHERE x.village_code BETWEEN CAST(:lo AS char(12)) AND CAST(:hi AS char(12))))
             """
         ),
         {"lo": lo, "hi": hi},
-    ).one()
-    if row.synthetic and row.last_day is not None:
-        return row.last_day
-    return dt.date.today()
+    ).scalar()
+    return last_day or dt.date.today()
 
 
 # --- the demo's history --------------------------------------------------------------------

@@ -9,6 +9,7 @@ caller's area, else nothing is loaded and the answer names the rows) and an uplo
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import tempfile
@@ -61,6 +62,8 @@ FIELDS = ("kind", "crs", "dry_run", "skip_invalid", "existing", "layer")
                             "skip_invalid": {"type": "boolean", "default": False},
                             "existing": {"type": "string", "enum": ["update", "error"]},
                             "layer": {"type": "string"},
+                            "effective_date": {"type": "string", "format": "date"},
+                            "income_year": {"type": "integer", "minimum": 2000},
                         },
                     }
                 }
@@ -87,6 +90,8 @@ async def post_import(
             skip_invalid=_flag(fields, "skip_invalid"),
             existing=_existing(fields),
             layer=fields.get("layer") or None,
+            effective_date=_date(fields, "effective_date"),
+            income_year=_year(fields, "income_year"),
             max_bytes=limit,
             scope=caller.scope.code,
         )
@@ -167,6 +172,23 @@ def _existing(fields: dict[str, str]) -> str:
     if value not in ("update", "error"):
         raise QueryError(f"existing must be update or error, got {value!r}")
     return value
+
+
+def _date(fields: dict[str, str], name: str) -> dt.date | None:
+    value = fields.get(name) or None
+    try:
+        return None if value is None else dt.date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"{name} must be a date like 2019-03-31, got {value!r}") from None
+
+
+def _year(fields: dict[str, str], name: str) -> int | None:
+    value = fields.get(name) or None
+    if value is None:
+        return None
+    if not value.isdigit() or not 2000 <= int(value) <= 2100:
+        raise QueryError(f"{name} must be a year 2000–2100, got {value!r}")
+    return int(value)
 
 
 def _summary_json(kind: str, summary: ImportSummary) -> dict:

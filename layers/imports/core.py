@@ -33,6 +33,7 @@ from geo.validate import (
     parse_number,
 )
 from layers.history import set_actor
+from layers.imports import dated
 from layers.imports.base import (
     ImportError_,
     ImportOptions,
@@ -364,25 +365,30 @@ def _write(
         options.progress.stage("writing")
         target = _target(kind, frame)
         staged = len(good) - len(rejected.keys() - python_bad)
-        with bulk_mode(conn, bulk_tables(kind), staged) as bulk:
+        days = dated.days_to_write(conn, ctx, STAGING)
+        # a file of several effective dates is written date by date: no bulk load then
+        with bulk_mode(conn, bulk_tables(kind), staged if len(days) == 1 else 0) as bulk:
             ctx.bulk = bulk
             meta = _meta(ctx, summary)
             before = kind.before_insert
-            inserted, updated = upsert(
-                conn,
-                target,
-                STAGING,
-                actor=options.actor,
-                meta=meta,
-                bulk=bulk,
-                before_insert=None if before is None else lambda c: before(c, ctx),
-            )
+            inserted = updated = 0
+            for day in dated.by_day(conn, ctx, STAGING, days):
+                counts = upsert(
+                    conn,
+                    target,
+                    STAGING,
+                    actor=options.actor,
+                    meta=meta if day is None else {**meta, "effective_date": day.isoformat()},
+                    bulk=bulk,
+                    before_insert=None if before is None else lambda c: before(c, ctx),
+                )
+                inserted, updated = inserted + counts[0], updated + counts[1]
+                if bulk:
+                    analyse_grown_tables(conn)
+                if kind.after is not None:
+                    options.progress.stage("writing related rows")
+                    kind.after(conn, ctx, summary)
             summary.count(inserted, updated, staged)
-            if bulk:
-                analyse_grown_tables(conn)
-            if kind.after is not None:
-                options.progress.stage("writing related rows")
-                kind.after(conn, ctx, summary)
             if bulk:
                 options.progress.stage("rebuilding indexes")
         if options.dry_run:

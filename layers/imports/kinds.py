@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from geo import validate as v
 from geo.validate import GUANGDONG_BOUNDS
-from layers.imports import places
+from layers.imports import dated, places
 from layers.imports.base import ImportSummary
 from layers.imports.core import STAGING, Context, Kind, as_multi, sql_problems
 
@@ -319,6 +319,7 @@ def parse_households(ctx: Context) -> pd.DataFrame:
         "synthetic": ctx.parse("synthetic", v.parse_bool),
         **_people_refs(ctx),
         **_incomes(ctx),
+        "effective_date": dated.effective_dates(ctx),
     }
     frame = _frame(ctx, **parsed)
     ctx.add(v.household_rules(frame))
@@ -409,6 +410,7 @@ def resolve_households(conn: sa.Connection, ctx: Context) -> None:
     places.points_in_villages(conn, ctx)
     _hamlets_and_cadres(conn, ctx)
     _id_numbers_in_database(conn, ctx)
+    dated.check_against_registration(conn, ctx)
     conn.execute(
         sa.text(f"""UPDATE "{S}" s SET scattered = (v.key_level IS NULL) FROM village v
                              WHERE v.code = s.village_code AND s.scattered IS NULL""")
@@ -581,8 +583,8 @@ def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary)
                 ),
             },
         )
-    row = (inserted, updated)
-    summary.extra["household_income"] = (row[0], row[1], None)
+    earlier = summary.extra.get("household_income", (0, 0, None))  # files of several dates
+    summary.extra["household_income"] = (earlier[0] + inserted, earlier[1] + updated, None)
 
 
 # --- people, records and infrastructure ---------------------------------------------------------
@@ -847,6 +849,7 @@ KINDS: dict[str, Kind] = {
                 "cadre_ref": "text",
                 "income": "numeric",
                 "income_year": "integer",
+                "effective_date": "date",
             },
         ),
         Kind(
