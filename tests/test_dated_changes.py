@@ -121,7 +121,7 @@ def test_bad_effective_dates_are_refused_naming_row_and_field(
 
 def test_effective_date_option_in_the_future_is_refused(engine, clean, tmp_path) -> None:
     path = write_rows(household_rows(clean, 1), tmp_path / "future.csv")
-    with pytest.raises(ImportError_, match="--effective-date.*in the future"):
+    with pytest.raises(ImportError_, match=r"--effective-date.*in the future"):
         load(engine, path, effective_date=dt.date.today() + dt.timedelta(days=1))
 
 
