@@ -66,7 +66,9 @@ class MonitoringPolicy:
     river_min_order: int = field(metadata=cite("default: streams of order 1–2 are narrow"))
     shared_point_m: float = field(metadata=cite("default: the same coordinates, to GPS digits"))
     moved_m: float = field(metadata=cite("default: farther than a GPS correction"))
-    income_jump_factor: float = field(metadata=cite("issue 10 (e.g. >3× in a year): default"))
+    income_jump_factor: float = field(
+        metadata=cite("seeds 002 §2 §3, 003 数字脱贫: beyond what an exit needs (see profile)")
+    )
     flip_flop_days: int = field(metadata=cite("default: back to a status within a year"))
     school_age_min: int = field(
         metadata=cite("seeds 002/003 (义务教育有保障); age by birth year: default")
@@ -179,7 +181,7 @@ FLAG_RULES: dict[str, tuple[str, str]] = {
         "seeds 003/004 (每户有干部联系帮扶)",
     ),
     "cadre_idle": (
-        "干部所联系的户超过{cadre_idle_days}天无其帮扶记录",
+        "干部所联系的{statuses}户超过{cadre_idle_days}天无其帮扶记录",
         "seed 004 (对不作为的干部追责)",
     ),
     "outside_village": ("户点位在所属行政村界外{outside_village_m:,.0f}米以上", "datamodel"),

@@ -114,7 +114,8 @@ RULES: dict[str, str] = {
                n.centre, c.synthetic
         FROM (SELECT cadre_id, count(*) AS households, min(since) AS since,
                      ST_Centroid(ST_Collect(geom)) AS centre
-              FROM a WHERE cadre_id IS NOT NULL GROUP BY cadre_id) n
+              FROM a WHERE cadre_id IS NOT NULL AND status = ANY(:help_statuses)
+              GROUP BY cadre_id) n
         JOIN cadre c ON c.id = n.cadre_id
         LEFT JOIN LATERAL (SELECT max(date) AS last FROM help_record
                            WHERE cadre_id = c.id AND date <= :as_of) r ON true

@@ -170,6 +170,8 @@ def data_date(conn: sa.Connection, scope: str | None = None) -> dt.date:
 EXIT_MONTH_CUMULATIVE = (2, 4, 6, 8, 10, 12, 18, 24, 30, 45, 70)
 MOVED_PER_MILLE = 3  # registration points off by 0.6–2 km, corrected later (flag: moved)
 FLIP_FLOP_PER_MILLE = 3  # exits reverted and made again (flag: status_flip_flop)
+# No exit before the 建档立卡 visits of March–April 2016 (and the 健康扶贫 records they bring)
+FIRST_EXIT_DAY = dt.date(2016, 5, 1)
 
 BACKFILL_SQL = """
 WITH hh AS (
@@ -197,12 +199,14 @@ WITH hh AS (
 ), plan AS (
     SELECT hh.id, hh.reg, hh.status, hh.exit_year, hh.housing_status, hh.geom,
            hh.r, hh.s, ret.return_year,
-           CASE WHEN hh.flip THEN  -- first exit in spring, reverted, made again by autumn
-               make_date(hh.exit_year, 3 + hh.s % 3, 1 + hh.r % 28)
-               WHEN hh.exit_year IS NOT NULL THEN
-               make_date(hh.exit_year, m.month, 1)
-               + ((hh.r / 100) % extract(day FROM make_date(hh.exit_year, m.month, 1)
-                                          + interval '1 month - 1 day')::int)
+           CASE WHEN hh.exit_year IS NOT NULL THEN greatest(  -- after the 建档立卡 visits
+               CAST(:first_exit AS date),
+               CASE WHEN hh.flip THEN  -- first exit in spring, reverted, made again by autumn
+                   make_date(hh.exit_year, 3 + hh.s % 3, 1 + hh.r % 28)
+               ELSE make_date(hh.exit_year, m.month, 1)
+                   + ((hh.r / 100) % extract(day FROM make_date(hh.exit_year, m.month, 1)
+                                              + interval '1 month - 1 day')::int)
+               END)
            END AS exit_day,
            CASE WHEN ret.return_year IS NOT NULL THEN make_date(ret.return_year, 12, 31)
            END AS return_day,
@@ -306,7 +310,8 @@ def backfill_demo_history(conn: sa.Connection) -> int:
     * registered (建档立卡) on 1 January of ``registered_year``, poor, with the 2015 income;
     * each year's income recorded on 31 December — in the exit year at the exit date, since
       the exit assessment measures it;
-    * exited on a day of its exit year, most in the last quarter (``EXIT_MONTH_CUMULATIVE``);
+    * exited on a day of its exit year, most in the last quarter (``EXIT_MONTH_CUMULATIVE``),
+      none before ``FIRST_EXIT_DAY`` (the 建档立卡 visits come first);
     * 返贫 on 31 December of the first later year whose income fell by a fifth;
     * a renovated house was C/D-grade dangerous until the 危房改造 help record (paid), and
       rebuilt before the exit (safe housing is an exit condition);
@@ -329,11 +334,31 @@ def backfill_demo_history(conn: sa.Connection) -> int:
             "moved": MOVED_PER_MILLE,
             "flip": FLIP_FLOP_PER_MILLE,
             "months": list(EXIT_MONTH_CUMULATIVE),
+            "first_exit": FIRST_EXIT_DAY,
             "all_fields": ALL_FIELDS,
         },
     ).rowcount
     conn.execute(sa.text("ANALYZE household_history"))  # the planner must see the new rows
     return written
+
+
+def planted_history_anomalies(conn: sa.Connection) -> pd.DataFrame:
+    """The demo households whose history :data:`BACKFILL_SQL` bends on purpose:
+    (household_id, kind) for the ``moved`` and ``status_flip_flop`` flags to find."""
+    return pd.read_sql(
+        sa.text(
+            """
+            SELECT h.id AS household_id,
+                   CASE WHEN x.r % 1000 < :moved THEN 'moved' ELSE 'status_flip_flop' END AS kind
+            FROM household h
+            CROSS JOIN LATERAL (SELECT abs(hashtext(h.household_no)) AS r) x
+            WHERE h.synthetic AND (x.r % 1000 < :moved OR (h.status = 'exited'
+                  AND x.r % 1000 >= :moved AND x.r % 1000 < :moved + :flip))
+            """
+        ),
+        conn,
+        params={"moved": MOVED_PER_MILLE, "flip": FLIP_FLOP_PER_MILLE},
+    )
 
 
 # --- the archive as a layer -----------------------------------------------------------------
