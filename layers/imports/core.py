@@ -34,6 +34,7 @@ from geo.validate import (
 )
 from layers.history import set_actor
 from layers.imports import dated
+from layers.imports import persons as person_lists
 from layers.imports.base import (
     ImportError_,
     ImportOptions,
@@ -90,6 +91,7 @@ class Context:
     notes: list[str] = field(default_factory=list)
     bulk: bool = False  # loading in bulk (indexes rebuilt after, exclusive lock held)
     written: dict[str, int] = field(default_factory=dict)  # rows the hooks wrote, by what
+    members: pd.DataFrame | None = None  # a person list's members (layers/imports/persons.py)
 
     def has(self, name: str) -> bool:
         return name in self.fields.columns
@@ -144,14 +146,20 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
     kind = replace(kind, extra_staging=dict(kind.extra_staging))  # parsers add income columns
     progress = options.progress
     progress.stage(f"reading {path.name}")
-    source = read_source(
-        path,
-        max_bytes=options.max_bytes,
-        score=lambda h: len(map_headers(h, kind.name).fields),
-        layer=options.layer,
-        layer_names=kind.layer_names,
-    )
+    members = None
+    if kind.table == "household" and person_lists.looks_like_person_list(path):
+        people = person_lists.read_person_list(path, options.max_bytes, options.layer)
+        source, members = person_lists.as_household_source(people)
+    else:
+        source = read_source(
+            path,
+            max_bytes=options.max_bytes,
+            score=lambda h: len(map_headers(h, kind.name).fields),
+            layer=options.layer,
+            layer_names=kind.layer_names,
+        )
     ctx = _context(kind, source, options)
+    ctx.members = members
     progress.stage("checking", len(source))
     frame = kind.parse(ctx)
     if ctx.errors.has_file_errors():
@@ -388,6 +396,8 @@ def _write(
                 if kind.after is not None:
                     options.progress.stage("writing related rows")
                     kind.after(conn, ctx, summary)
+                if ctx.members is not None:
+                    person_lists.write_members(conn, ctx, summary)
             summary.count(inserted, updated, staged)
             if bulk:
                 options.progress.stage("rebuilding indexes")
