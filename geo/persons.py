@@ -72,8 +72,7 @@ HOUSEHOLD_FACTS = (
     "longitude", "latitude", "effective_date", "road_distance", "road_type", "safe_water",
 )  # fmt: skip
 # Listed but not (yet) stored: reported as ignored
-NOT_STORED = ("person_no", "ethnicity", "work", "farmland", "road_distance", "road_type",
-              "safe_water")  # fmt: skip
+NOT_STORED = ("person_no", "ethnicity", "work", "farmland")
 # Our household field → the household importer's header (geo.columns aliases)
 HOUSEHOLD_HEADERS = {
     "household_no": "户编号", "head_name": "户主姓名", "id_number": "身份证号",
@@ -82,7 +81,8 @@ HOUSEHOLD_HEADERS = {
     "registered_year": "识别年度", "income": "人均纯收入", "income_year": "收入年度",
     "phone": "联系电话", "housing_status": "住房状况", "township": "乡镇", "village": "所在村",
     "hamlet": "自然村", "cadre": "帮扶责任人", "longitude": "经度", "latitude": "纬度",
-    "effective_date": "生效日期",
+    "effective_date": "生效日期", "road_distance": "与村主干路距离", "road_type": "入户路类型",
+    "safe_water": "是否有安全饮水",
 }  # fmt: skip
 TOTAL_WORDS = ("合计", "总计", "小计")
 

@@ -320,10 +320,37 @@ def parse_households(ctx: Context) -> pd.DataFrame:
         **_people_refs(ctx),
         **_incomes(ctx),
         "effective_date": dated.effective_dates(ctx),
+        **_listed_road_and_water(ctx),
     }
     frame = _frame(ctx, **parsed)
     ctx.add(v.household_rules(frame))
     return frame
+
+
+def _listed_road_and_water(ctx: Context) -> dict[str, pd.Series | None]:
+    """What the list says of road and water (compared with the map: flag list_vs_map)."""
+    km = ctx.parse("listed_road_km", _kilometres)
+    return {
+        "listed_road_km": km,
+        "listed_road_surface": _vocab(ctx, "listed_road_surface", "surface"),
+        "listed_safe_water": ctx.parse("listed_safe_water", v.parse_bool),
+    }
+
+
+def _kilometres(series: pd.Series, field: str):
+    """与村主干路距离 in km: 1.5, 1.5公里 or 1.5km."""
+    text = series.map(
+        lambda x: (
+            x
+            if not isinstance(x, str)
+            else x.strip().removesuffix("公里").removesuffix("km").removesuffix("千米")
+        )
+    )
+    values, problems = v.parse_number(text, field)
+    return values, problems + [
+        v.Problem(int(i), field, f"{values.iloc[i]} km is implausible (over 200)")
+        for i in np.flatnonzero(pd.to_numeric(values, errors="coerce").to_numpy() > 200)
+    ]
 
 
 def unknown_facts(conn: sa.Connection, ctx: Context) -> None:
