@@ -34,10 +34,11 @@ def world(engine: sa.Engine):
 
 def covered(conn, household_no: str, hardened_m: float, road_m: float, piped: bool) -> None:
     """The coverage analysis' row of a household, as `gongjian coverage` writes it."""
+    criteria = ", ".join(f"flag_{c}" for c in CRITERIA)
     conn.execute(
         sa.text(
             f"""INSERT INTO coverage_household (household_id, township_code, village_code,
-                geom, road_m, hardened_road_m, piped_water, {", ".join(f"flag_{c}" for c in CRITERIA)},
+                geom, road_m, hardened_road_m, piped_water, {criteria},
                 flags, reasons, uncovered, profile)
             SELECT id, left(village_code, 9), village_code, geom, :road, :hardened, :piped,
                    {", ".join("false" for _ in CRITERIA)}, '{{}}', '{{}}', false, 'default'
