@@ -285,6 +285,7 @@ _FIELD_LABELS = {
     "hamlet_id": "自然村", "geom": "位置",
 }  # fmt: skip
 _FIELD_VOCABS = {"status": "status", "housing_status": "housing_status", "category": "category"}
+_FACTS = {"members", "labour_members", "category", "housing_status"}
 
 
 def describe_version(version) -> str:
@@ -307,8 +308,8 @@ def describe_version(version) -> str:
         if name == "geom":
             parts.append("位置")
             continue
-        if value is None or value != value:
-            shown = "不详"
+        if value is None or value != value:  # a fact left out is unknown; a year, cleared
+            shown = "不详" if name in _FACTS else "（无）"
         elif name in _FIELD_VOCABS:
             shown = vocab.VOCABS[_FIELD_VOCABS[name]].get(value, value)
         else:
