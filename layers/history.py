@@ -49,7 +49,8 @@ AS_OF_COLUMNS = (
     "id", "household_no", "village_code", "hamlet_id", "geom", "head_name", "id_number",
     "phone", "members", "labour_members", "category", "main_cause", "secondary_cause",
     "housing_status", "status", "exit_year", "cadre_id", "scattered", "registered_year",
-    "created_at", "updated_at", "version", "synthetic",
+    "created_at", "updated_at", "version", "synthetic", "listed_road_km",
+    "listed_road_surface", "listed_safe_water",
     "township_code", "incomes", "income", "income_year", "version_id", "version_from", "since",
 )  # fmt: skip
 
@@ -93,7 +94,8 @@ def as_of_sql(
                h.id_number, h.phone, v.members, v.labour_members, v.category, h.main_cause,
                h.secondary_cause, v.housing_status, v.status, v.exit_year, v.cadre_id,
                h.scattered, h.registered_year, h.created_at, h.updated_at, h.version,
-               h.synthetic, left(v.village_code, 9) AS township_code, v.incomes, v.income,
+               h.synthetic, h.listed_road_km, h.listed_road_surface, h.listed_safe_water,
+               left(v.village_code, 9) AS township_code, v.incomes, v.income,
                v.income_year, v.id AS version_id, v.valid_from AS version_from,
                (SELECT min(f.valid_from) FROM household_history f
                 WHERE f.household_id = h.id) AS since
