@@ -34,7 +34,16 @@ editor = require_roles(*EDIT_ROLES)
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields, besides the file
 CHUNK = 1024 * 1024
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
-FIELDS = ("kind", "crs", "dry_run", "skip_invalid", "existing", "layer")
+FIELDS = (
+    "kind",
+    "crs",
+    "dry_run",
+    "skip_invalid",
+    "existing",
+    "layer",
+    "effective_date",
+    "income_year",
+)
 
 
 @router.post(
