@@ -227,3 +227,15 @@ def test_api_refuses_effective_dates_in_the_future_or_before_registration(
     assert status_on(engine, clean, dt.date.today())[clean.household_no(1)] == "poor"
     viewer = _patch(client, users, "viewer", household, {**body, "effective_date": "2019-03-31"})
     assert viewer.status_code == 403
+
+
+def test_effective_date_on_a_layer_without_an_archive_is_harmless(engine, world, tmp_path):
+    """--effective-date dates household changes; other layers load as usual with it."""
+    path = tmp_path / "cadres.csv"
+    path.write_text(
+        "姓名,单位,单位级别,乡镇\n李干部,试验县农业局,县," + world.township + "\n", encoding="utf-8"
+    )
+    summary = import_file(
+        engine, "cadres", path, ImportOptions(actor="test", effective_date=dt.date(2019, 1, 1))
+    )
+    assert summary.inserted == 1

@@ -70,6 +70,8 @@ def days_to_write(conn: sa.Connection, ctx, staging: str) -> list[dt.date | None
     """The distinct effective dates of the staged rows, oldest first ([None]: undated)."""
     if not _dated(ctx):
         return [None]
+    if COLUMN not in ctx.kind.extra_staging:  # a layer without an archive: one date for all
+        return [ctx.options.effective_date]
     days = conn.execute(
         sa.text(f'SELECT DISTINCT effective_date FROM "{staging}" ORDER BY 1 NULLS LAST')
     ).scalars()
