@@ -36,6 +36,14 @@ def import_layer(
     existing: str = typer.Option("update", help="Rows already stored: update them or error."),
     mapping: Path = typer.Option(None, exists=True, help="JSON/TOML file: header = field."),
     layer: str = typer.Option(None, help="Layer of a GeoPackage, sheet of a workbook."),
+    income_year: int = typer.Option(
+        None, "--income-year", help="The year of an undated income column (人均纯收入)."
+    ),
+    effective_date: str = typer.Option(
+        None,
+        "--effective-date",
+        help="YYYY-MM-DD the file's changes took effect (rows with 生效日期 keep theirs).",
+    ),
 ) -> None:
     """Load a file into a layer: all-or-nothing, and re-running the same file changes nothing."""
     from layers.imports import KINDS, ImportError_, ImportOptions, import_file
@@ -57,6 +65,8 @@ def import_layer(
             existing=existing,
             mapping=_read_mapping(mapping),
             layer=layer,
+            income_year=_income_year(income_year),
+            effective_date=parse_date(effective_date, "--effective-date"),
             progress=progress,
         )
         try:
@@ -67,6 +77,14 @@ def import_layer(
     if isinstance(progress, StageTimes):
         err.print(f"stage times: {progress.describe()}", highlight=False, soft_wrap=True)
     _print_summary(summary)
+
+
+def _income_year(year: int | None) -> int | None:
+    from geo.validate import YEARS
+
+    if year is not None and not YEARS[0] <= year <= YEARS[1]:
+        fail(f"--income-year {year}: expected a year {YEARS[0]}–{YEARS[1]}", 2)
+    return year
 
 
 def _read_mapping(path: Path | None) -> dict[str, str] | None:

@@ -240,8 +240,10 @@ def _write_flags(rows, output: Path) -> None:
 def history_show(
     household: str = typer.Argument(..., help="Household number (建档立卡户编号) or id."),
 ) -> None:
-    """Every version of one household: what changed when (incomes not shown)."""
+    """Every version of one household: when it took effect, when and by whom it was recorded,
+    what changed (incomes by year only, never amounts)."""
     import sqlalchemy as sa
+    from rich import box
 
     from layers.history import timeline
 
@@ -257,21 +259,63 @@ def history_show(
         if row is None:
             fail(f"no household {household!r}")
         versions = timeline(conn, row.id)
-    table = Table(title=f"户 {row.household_no} 动态档案", padding=(0, 1))
-    for column in ("生效日期", "操作", "变更", "状态", "脱贫年度", "住房", "干部", "收入年度"):
-        table.add_column(column)
-    for v in versions.itertuples():
+    table = Table(
+        title=f"户 {row.household_no} 动态档案", box=box.SIMPLE_HEAD, padding=(0, 1), expand=False
+    )
+    table.add_column("版本", justify="right", no_wrap=True)
+    table.add_column("生效日期", no_wrap=True)
+    table.add_column("录入时间", no_wrap=True)
+    table.add_column("来源", overflow="fold", max_width=16)
+    table.add_column("变更", overflow="fold", ratio=1)
+    for number, v in enumerate(versions.itertuples(), start=1):
         table.add_row(
+            str(number),
             str(v.valid_from),
-            v.action,
-            ",".join(v.changed),
-            v.status,
-            "" if v.exit_year != v.exit_year or v.exit_year is None else str(int(v.exit_year)),
-            v.housing_status,
-            "" if v.cadre_id != v.cadre_id else str(v.cadre_id),
-            "" if v.income_year != v.income_year else str(v.income_year),
+            v.recorded_at.strftime("%Y-%m-%d %H:%M"),
+            v.source or "",
+            describe_version(v),
         )
     out.print(table)
+
+
+# Labels of the archived fields, and how a new value reads
+_FIELD_LABELS = {
+    "status": "状态", "exit_year": "脱贫年度", "housing_status": "住房", "category": "类别",
+    "members": "人口", "labour_members": "劳动力", "cadre_id": "干部", "village_code": "村",
+    "hamlet_id": "自然村", "geom": "位置",
+}  # fmt: skip
+_FIELD_VOCABS = {"status": "status", "housing_status": "housing_status", "category": "category"}
+_FACTS = {"members", "labour_members", "category", "housing_status"}
+
+
+def describe_version(version) -> str:
+    """What a version changed, e.g. ``状态→已脱贫 脱贫年度→2019``; a first version says 建档."""
+    from geo import vocab
+
+    changed = list(version.changed)
+    if version.action in ("insert", "baseline") or (
+        version.action == "backfill" and len(changed) > 5
+    ):
+        status = vocab.STATUS.get(version.status, version.status)
+        return f"建档（{status}）"
+    parts = []
+    for name in changed:
+        if name == "incomes":
+            year = version.income_year
+            parts.append("收入" + ("" if year != year or year is None else f"({int(year)})"))
+            continue
+        value = getattr(version, name, None)
+        if name == "geom":
+            parts.append("位置")
+            continue
+        if value is None or value != value:  # a fact left out is unknown; a year, cleared
+            shown = "不详" if name in _FACTS else "（无）"
+        elif name in _FIELD_VOCABS:
+            shown = vocab.VOCABS[_FIELD_VOCABS[name]].get(value, value)
+        else:
+            shown = str(int(value)) if isinstance(value, float) else str(value)
+        parts.append(f"{_FIELD_LABELS.get(name, name)}→{shown}")
+    return " ".join(parts)
 
 
 @history_app.command("backfill-demo")

@@ -66,12 +66,20 @@ class MonitoringPolicy:
     river_min_order: int = field(metadata=cite("default: streams of order 1–2 are narrow"))
     shared_point_m: float = field(metadata=cite("default: the same coordinates, to GPS digits"))
     moved_m: float = field(metadata=cite("default: farther than a GPS correction"))
-    income_jump_factor: float = field(metadata=cite("issue 10 (e.g. >3× in a year): default"))
+    income_jump_factor: float = field(
+        metadata=cite("seeds 002 §2 §3, 003 数字脱贫: beyond what an exit needs (see profile)")
+    )
     flip_flop_days: int = field(metadata=cite("default: back to a status within a year"))
     school_age_min: int = field(
         metadata=cite("seeds 002/003 (义务教育有保障); age by birth year: default")
     )
     school_age_max: int = field(metadata=cite("seeds 002/003 (九年义务教育 to 15): default"))
+    list_road_tolerance_m: float = field(
+        metadata=cite("default: a 入户路 listed hardened reaches a hardened road this close")
+    )
+    list_distance_tolerance_m: float = field(
+        metadata=cite("default: 与村主干路距离 as listed vs the map, GPS and rounding")
+    )
 
     def rows(self) -> list[tuple[str, Any, str]]:
         """(key, value, source) of every threshold, for the report's 口径说明 sheet."""
@@ -150,6 +158,7 @@ FLAG_KINDS: dict[str, str] = {
     "duplicate_id_number": "身份证号重复",
     "income_jump": "收入异常跳变",
     "status_flip_flop": "脱贫状态反复",
+    "list_vs_map": "名单与地图不符",
 }
 CADRE_KINDS = frozenset({"cadre_overloaded", "cadre_idle"})
 
@@ -179,7 +188,7 @@ FLAG_RULES: dict[str, tuple[str, str]] = {
         "seeds 003/004 (每户有干部联系帮扶)",
     ),
     "cadre_idle": (
-        "干部所联系的户超过{cadre_idle_days}天无其帮扶记录",
+        "干部所联系的{statuses}户超过{cadre_idle_days}天无其帮扶记录",
         "seed 004 (对不作为的干部追责)",
     ),
     "outside_village": ("户点位在所属行政村界外{outside_village_m:,.0f}米以上", "datamodel"),
@@ -194,6 +203,11 @@ FLAG_RULES: dict[str, tuple[str, str]] = {
     "status_flip_flop": (
         "脱贫状态在{flip_flop_days}天内变回原状态",
         "seed 003 数字脱贫; seed 002 §24 (动态调整)",
+    ),
+    "list_vs_map": (
+        "名单所填与覆盖分析不符：入户路为硬化路而最近硬化路在{list_road_tolerance_m:,.0f}米外，"
+        "或与村主干路距离相差{list_distance_tolerance_m:,.0f}米以上，或称无安全饮水而在供水范围内",
+        "seed 002 §9 §11 (道路硬化、饮水安全); seed 003 数字脱贫",
     ),
 }
 

@@ -151,22 +151,23 @@ PUBLIC_NAMES: frozenset[str] = frozenset(
     hours household_id household_no household_version households households_per_cadre
     housing_status id income_year inspector inspectors is_poor_village karst key_level kind
     label labour_capacity labour_members lacks_standard_clinic lat latitude leg_m leg_min level
-    line loaded_at lon longitude low_piped_share main_cause max_cadre_load measure media_type
-    members minutes must_visit name needs_hardening network official_name order pairing_city
-    params path people photo_sha256 piped_household_share piped_share piped_water plan_id
-    planned point poor_villages poor_villages_without_standard_clinic population priority
-    profile profile_name profile_values rank reachable_candidates reason reason_text reasons
-    received_at recorded_at registered_year relation relief_m relocated relocation resolution_m
-    result risk_reasons risk_score road_class road_hardened road_id road_m role row_id rule
-    sample_size scattered scenario scenario_id school_id school_min schooling scope score
-    score_min seat secondary_cause seed seq service_min sex sha256 share signed_cadre
-    signed_household signed_village site_key site_minutes sites size_bytes slope_deg
-    slope_mean_deg solver source standard start_date start_geom start_min start_name started_at
-    status stops strategy surface synthetic table_name terrain_note timings title token_hash
-    township_code township_name travel_min unassigned uncovered unit unit_level unreachable
-    updated_at uploaded_at uploaded_by valid_from version village_clinic_id village_clinic_min
-    village_code village_name villages visit_date visit_id wait_min water_nearby water_source
-    whole_by window_end_min window_start_min within_capacity work_group_id year
+    line listed_road_km listed_road_surface listed_safe_water loaded_at lon longitude
+    low_piped_share main_cause max_cadre_load measure media_type members minutes must_visit name
+    needs_hardening network official_name order pairing_city params path people photo_sha256
+    piped_household_share piped_share piped_water plan_id planned point poor_villages
+    poor_villages_without_standard_clinic population priority profile profile_name
+    profile_values rank reachable_candidates reason reason_text reasons received_at recorded_at
+    registered_year relation relief_m relocated relocation resolution_m result risk_reasons
+    risk_score road_class road_hardened road_id road_m role row_id rule sample_size scattered
+    scenario scenario_id school_id school_min schooling scope score score_min seat
+    secondary_cause seed seq service_min sex sha256 share signed_cadre signed_household
+    signed_village site_key site_minutes sites size_bytes slope_deg slope_mean_deg solver source
+    standard start_date start_geom start_min start_name started_at status stops strategy surface
+    synthetic table_name terrain_note timings title token_hash township_code township_name
+    travel_min unassigned uncovered unit unit_level unreachable updated_at uploaded_at
+    uploaded_by valid_from version village_clinic_id village_clinic_min village_code
+    village_name villages visit_date visit_id wait_min water_nearby water_source whole_by
+    window_end_min window_start_min within_capacity work_group_id year
     """.split()  # noqa: SIM905 -- a word list reads better as words
 )
 

@@ -437,16 +437,17 @@ def check_geometries(
 def household_rules(frame: pd.DataFrame) -> list[Problem]:
     """Rules across fields of a household row (the schema's CHECKs, said in words)."""
     problems = []
-    members = pd.to_numeric(frame.get("members"), errors="coerce")
-    labour = pd.to_numeric(frame.get("labour_members"), errors="coerce")
-    for i in np.flatnonzero((labour > members).to_numpy()):
-        problems.append(
-            Problem(
-                int(i),
-                "labour_members",
-                f"{int(labour.iloc[i])} labourers but only {int(members.iloc[i])} members",
+    if "members" in frame and "labour_members" in frame:  # a list may state neither
+        members = pd.to_numeric(frame["members"], errors="coerce")
+        labour = pd.to_numeric(frame["labour_members"], errors="coerce")
+        for i in np.flatnonzero((labour > members).to_numpy()):
+            problems.append(
+                Problem(
+                    int(i),
+                    "labour_members",
+                    f"{int(labour.iloc[i])} labourers but only {int(members.iloc[i])} members",
+                )
             )
-        )
     status, exit_year = frame.get("status"), frame.get("exit_year")
     if status is not None and exit_year is not None:
         has_year = exit_year.notna().to_numpy()

@@ -25,7 +25,7 @@ from geo import idnumber, vocab
 from layers import audit
 from layers.access import Caller, code_in_scope
 from layers.features import COORD_DECIMALS
-from layers.history import set_actor
+from layers.history import set_actor, set_effective_date
 
 # Fields of a household that an editor may change (the 建档立卡 card); everything else —
 # id, household_no, village, timestamps, version, synthetic — is the system's.
@@ -97,11 +97,14 @@ def update_household(
     household_id: int,
     if_match: IfMatch | None,
     changes: Mapping[str, Any],
+    effective_date: dt.date | None = None,
 ) -> Saved:
     """Apply ``changes`` to a household at a version ``if_match`` admits; audited.
 
     Returns the version after the edit. An edit that changes nothing keeps the version and
     writes no audit row (``Saved.changed`` is False): only real changes are logged.
+    ``effective_date``: the day the change took effect (an exit assessed in March and entered
+    in December), which the archive records; not in the future, not before registration.
     """
     if if_match is None:
         raise PreconditionRequired("send If-Match with the ETag of the household you edit")
@@ -112,6 +115,9 @@ def update_household(
     set_actor(conn, caller.actor)  # the archive (household_history.source) names the editor
     if not if_match.admits(before["version"]):
         raise EditConflict(_conflict_message(household_id, before["version"], if_match))
+    if effective_date is not None:
+        _check_effective_date(conn, household_id, effective_date)
+    set_effective_date(conn, effective_date)
     changes = dict(changes)
     location = changes.pop("location", None)
     cleared = sorted(name for name in REQUIRED if name in changes and changes[name] is None)
@@ -162,6 +168,24 @@ def _conflict_message(household_id: int, version: int, if_match: IfMatch) -> str
     )
 
 
+def _check_effective_date(conn: sa.Connection, household_id: int, day: dt.date) -> None:
+    if day > dt.date.today():
+        raise EditRejected(f"effective_date: {day} is in the future")
+    registered = first_version_date(conn, household_id)
+    if registered is not None and day < registered:
+        raise EditRejected(
+            f"effective_date: {day} is before the household was registered ({registered})"
+        )
+
+
+def first_version_date(conn: sa.Connection, household_id: int) -> dt.date | None:
+    """The day the archive starts: the household's first version (its registration)."""
+    return conn.execute(
+        sa.text("SELECT min(valid_from) FROM household_history WHERE household_id = :id"),
+        {"id": household_id},
+    ).scalar()
+
+
 def _scoped_household(
     conn: sa.Connection, caller: Caller, household_id: int, *, lock: bool = False
 ) -> dict[str, Any]:
@@ -185,7 +209,8 @@ def _validate_household(conn: sa.Connection, row: Mapping[str, Any], changes: Ma
         problem = idnumber.explain_invalid(changes["id_number"])
         if problem:
             raise EditRejected(f"id_number: {problem}")
-    if row["labour_members"] > row["members"]:
+    labour, members = row["labour_members"], row["members"]
+    if labour is not None and members is not None and labour > members:
         raise EditRejected("labour_members: more labour members than members")
     if row["secondary_cause"] is not None and row["secondary_cause"] == row["main_cause"]:
         raise EditRejected("secondary_cause: must differ from main_cause")

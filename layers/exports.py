@@ -280,9 +280,30 @@ def write(frame: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:
     if fmt in DRIVERS:
         _write_vector(frame, path, fmt, layer)
     elif fmt == "csv":
-        _flat(frame).map(neutralise_formula).to_csv(path, index=False, encoding="utf-8-sig")
+        flat = _whole_numbers(_flat(frame), layer)
+        text = [c for c in flat.columns if flat[c].dtype == object]  # Int64 would turn float
+        flat[text] = flat[text].map(neutralise_formula)
+        flat.to_csv(path, index=False, encoding="utf-8-sig")
     else:
-        write_xlsx(_for_people(_flat(frame), layer), path, sheet=layer, notes=_notes(frame, layer))
+        flat = _whole_numbers(_flat(frame), layer)
+        write_xlsx(_for_people(flat, layer), path, sheet=layer, notes=_notes(frame, layer))
+
+
+def _whole_numbers(frame: pd.DataFrame, layer: str) -> pd.DataFrame:
+    """Integer columns as whole numbers (a column with blanks comes back from SQL as floats,
+    and a CSV would say ``cadre_id`` 485.0, ``exit_year`` 2016.0)."""
+    table = Base.metadata.tables[EXPORT_LAYERS[layer]]
+    whole = [
+        c.name
+        for c in table.c
+        if isinstance(c.type, sa.Integer) and c.name in frame and frame[c.name].dtype != bool
+    ]
+    if not whole:
+        return frame
+    out = frame.copy()
+    for column in whole:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("Int64")
+    return out
 
 
 def _write_vector(frame: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:

@@ -39,7 +39,9 @@ RULES: dict[str, str] = {
                                   'labour', a.labour_members > 0),
                format('已脱贫，%s年人均可支配收入%s元，低于%s脱贫线%s元', a.income_year,
                       to_char(a.income, 'FM999,999,990'),
-                      CASE WHEN a.labour_members > 0 THEN '有劳动力户' ELSE '无劳动力户' END,
+                      CASE WHEN a.labour_members > 0 THEN '有劳动力户'
+                           WHEN a.labour_members = 0 THEN '无劳动力户'
+                           ELSE '劳动力人数不详（按较低的无劳动力户）' END,
                       to_char(l.line, 'FM999,999,990')),
                a.geom, a.synthetic
         FROM a
@@ -113,7 +115,8 @@ RULES: dict[str, str] = {
                n.centre, c.synthetic
         FROM (SELECT cadre_id, count(*) AS households, min(since) AS since,
                      ST_Centroid(ST_Collect(geom)) AS centre
-              FROM a WHERE cadre_id IS NOT NULL GROUP BY cadre_id) n
+              FROM a WHERE cadre_id IS NOT NULL AND status = ANY(:help_statuses)
+              GROUP BY cadre_id) n
         JOIN cadre c ON c.id = n.cadre_id
         LEFT JOIN LATERAL (SELECT max(date) AS last FROM help_record
                            WHERE cadre_id = c.id AND date <= :as_of) r ON true
@@ -233,6 +236,32 @@ RULES: dict[str, str] = {
         JOIN status_label s3 ON s3.code = f.status
         WHERE f.status = f.first_from AND f.valid_from - f.first_day <= :flip_flop_days
         ORDER BY f.household_id, f.valid_from DESC
+    """,
+    "list_vs_map": """
+        SELECT 'list_vs_map', a.id, a.cadre_id, a.village_code, a.township_code,
+               jsonb_build_object('listed_road_surface', h.listed_road_surface,
+                                  'listed_road_km', h.listed_road_km,
+                                  'listed_safe_water', h.listed_safe_water,
+                                  'hardened_road_m', round(c.hardened_road_m),
+                                  'road_m', round(c.road_m), 'piped_water', c.piped_water),
+               concat_ws('；',
+                   CASE WHEN d.hardened THEN format(
+                        '名单称入户路已硬化，地图上最近的硬化路在%s米外',
+                        round(c.hardened_road_m)) END,
+                   CASE WHEN d.distance THEN format(
+                        '名单称距村主干路%s公里，地图上距最近道路%s公里',
+                        h.listed_road_km, round(c.road_m::numeric / 1000, 1)) END,
+                   CASE WHEN d.water THEN '名单称无安全饮水，地图上该户在自来水供水范围内' END),
+               a.geom, a.synthetic
+        FROM a JOIN household h ON h.id = a.id
+        JOIN coverage_household c ON c.household_id = a.id
+        CROSS JOIN LATERAL (SELECT
+            coalesce(h.listed_road_surface = 'hardened'
+                     AND c.hardened_road_m > :list_road_tolerance_m, false) AS hardened,
+            coalesce(abs(h.listed_road_km * 1000 - c.road_m) > :list_distance_tolerance_m,
+                     false) AS distance,
+            coalesce(NOT h.listed_safe_water AND c.piped_water, false) AS water) d
+        WHERE d.hardened OR d.distance OR d.water
     """,
 }
 assert tuple(RULES) == tuple(FLAG_KINDS)
@@ -366,6 +395,8 @@ def flag_params(query: FlagQuery, policy: MonitoringPolicy) -> dict:
         "flip_flop_days": policy.flip_flop_days,
         "school_age_min": policy.school_age_min,
         "school_age_max": policy.school_age_max,
+        "list_road_tolerance_m": policy.list_road_tolerance_m,
+        "list_distance_tolerance_m": policy.list_distance_tolerance_m,
     }
 
 

@@ -49,7 +49,8 @@ AS_OF_COLUMNS = (
     "id", "household_no", "village_code", "hamlet_id", "geom", "head_name", "id_number",
     "phone", "members", "labour_members", "category", "main_cause", "secondary_cause",
     "housing_status", "status", "exit_year", "cadre_id", "scattered", "registered_year",
-    "created_at", "updated_at", "version", "synthetic",
+    "created_at", "updated_at", "version", "synthetic", "listed_road_km",
+    "listed_road_surface", "listed_safe_water",
     "township_code", "incomes", "income", "income_year", "version_id", "version_from", "since",
 )  # fmt: skip
 
@@ -93,7 +94,8 @@ def as_of_sql(
                h.id_number, h.phone, v.members, v.labour_members, v.category, h.main_cause,
                h.secondary_cause, v.housing_status, v.status, v.exit_year, v.cadre_id,
                h.scattered, h.registered_year, h.created_at, h.updated_at, h.version,
-               h.synthetic, left(v.village_code, 9) AS township_code, v.incomes, v.income,
+               h.synthetic, h.listed_road_km, h.listed_road_surface, h.listed_safe_water,
+               left(v.village_code, 9) AS township_code, v.incomes, v.income,
                v.income_year, v.id AS version_id, v.valid_from AS version_from,
                (SELECT min(f.valid_from) FROM household_history f
                 WHERE f.household_id = h.id) AS since
@@ -139,30 +141,28 @@ def timeline(conn: sa.Connection, household_id: int) -> pd.DataFrame:
 
 
 def data_date(conn: sa.Connection, scope: str | None = None) -> dt.date:
-    """The default "as of" date: today, or for synthetic data the last day it covers.
+    """The default "as of" date: the latest effective date in the area's data, not today.
 
-    The synthetic world is frozen at the end of its records (2018); reporting it as of today
-    would call every household neglected for years.
+    The latest version of a household or help record: reports, flags and the dashboard then
+    describe the data as it stands, and importing a list (or the frozen synthetic demo,
+    whose records end in 2018) does not move the date to the wall clock, which would call
+    every household neglected since its last record. Today only for an empty area.
     """
     lo, hi = scope_range(scope)
-    row = conn.execute(
+    last_day = conn.execute(
         sa.text(
             """
-            SELECT bool_and(h.synthetic) AS synthetic,
-                   greatest(max(v.valid_from),
-                            (SELECT max(r.date) FROM help_record r
-                             JOIN household x ON x.id = r.household_id
-                             WHERE x.village_code BETWEEN CAST(:lo AS char(12))
-                                   AND CAST(:hi AS char(12)))) AS last_day
-            FROM household h JOIN household_history v ON v.household_id = h.id
-            WHERE h.village_code BETWEEN CAST(:lo AS char(12)) AND CAST(:hi AS char(12))
+            SELECT greatest(
+                (SELECT max(v.valid_from) FROM household_history v
+                 WHERE v.village_code BETWEEN CAST(:lo AS char(12)) AND CAST(:hi AS char(12))),
+                (SELECT max(r.date) FROM help_record r
+                 JOIN household x ON x.id = r.household_id
+                 WHERE x.village_code BETWEEN CAST(:lo AS char(12)) AND CAST(:hi AS char(12))))
             """
         ),
         {"lo": lo, "hi": hi},
-    ).one()
-    if row.synthetic and row.last_day is not None:
-        return row.last_day
-    return dt.date.today()
+    ).scalar()
+    return last_day or dt.date.today()
 
 
 # --- the demo's history --------------------------------------------------------------------
@@ -172,6 +172,8 @@ def data_date(conn: sa.Connection, scope: str | None = None) -> dt.date:
 EXIT_MONTH_CUMULATIVE = (2, 4, 6, 8, 10, 12, 18, 24, 30, 45, 70)
 MOVED_PER_MILLE = 3  # registration points off by 0.6–2 km, corrected later (flag: moved)
 FLIP_FLOP_PER_MILLE = 3  # exits reverted and made again (flag: status_flip_flop)
+# No exit before the 建档立卡 visits of March–April 2016 (and the 健康扶贫 records they bring)
+FIRST_EXIT_DAY = dt.date(2016, 5, 1)
 
 BACKFILL_SQL = """
 WITH hh AS (
@@ -199,12 +201,14 @@ WITH hh AS (
 ), plan AS (
     SELECT hh.id, hh.reg, hh.status, hh.exit_year, hh.housing_status, hh.geom,
            hh.r, hh.s, ret.return_year,
-           CASE WHEN hh.flip THEN  -- first exit in spring, reverted, made again by autumn
-               make_date(hh.exit_year, 3 + hh.s % 3, 1 + hh.r % 28)
-               WHEN hh.exit_year IS NOT NULL THEN
-               make_date(hh.exit_year, m.month, 1)
-               + ((hh.r / 100) % extract(day FROM make_date(hh.exit_year, m.month, 1)
-                                          + interval '1 month - 1 day')::int)
+           CASE WHEN hh.exit_year IS NOT NULL THEN greatest(  -- after the 建档立卡 visits
+               CAST(:first_exit AS date),
+               CASE WHEN hh.flip THEN  -- first exit in spring, reverted, made again by autumn
+                   make_date(hh.exit_year, 3 + hh.s % 3, 1 + hh.r % 28)
+               ELSE make_date(hh.exit_year, m.month, 1)
+                   + ((hh.r / 100) % extract(day FROM make_date(hh.exit_year, m.month, 1)
+                                              + interval '1 month - 1 day')::int)
+               END)
            END AS exit_day,
            CASE WHEN ret.return_year IS NOT NULL THEN make_date(ret.return_year, 12, 31)
            END AS return_day,
@@ -308,7 +312,8 @@ def backfill_demo_history(conn: sa.Connection) -> int:
     * registered (建档立卡) on 1 January of ``registered_year``, poor, with the 2015 income;
     * each year's income recorded on 31 December — in the exit year at the exit date, since
       the exit assessment measures it;
-    * exited on a day of its exit year, most in the last quarter (``EXIT_MONTH_CUMULATIVE``);
+    * exited on a day of its exit year, most in the last quarter (``EXIT_MONTH_CUMULATIVE``),
+      none before ``FIRST_EXIT_DAY`` (the 建档立卡 visits come first);
     * 返贫 on 31 December of the first later year whose income fell by a fifth;
     * a renovated house was C/D-grade dangerous until the 危房改造 help record (paid), and
       rebuilt before the exit (safe housing is an exit condition);
@@ -331,11 +336,31 @@ def backfill_demo_history(conn: sa.Connection) -> int:
             "moved": MOVED_PER_MILLE,
             "flip": FLIP_FLOP_PER_MILLE,
             "months": list(EXIT_MONTH_CUMULATIVE),
+            "first_exit": FIRST_EXIT_DAY,
             "all_fields": ALL_FIELDS,
         },
     ).rowcount
     conn.execute(sa.text("ANALYZE household_history"))  # the planner must see the new rows
     return written
+
+
+def planted_history_anomalies(conn: sa.Connection) -> pd.DataFrame:
+    """The demo households whose history :data:`BACKFILL_SQL` bends on purpose:
+    (household_id, kind) for the ``moved`` and ``status_flip_flop`` flags to find."""
+    return pd.read_sql(
+        sa.text(
+            """
+            SELECT h.id AS household_id,
+                   CASE WHEN x.r % 1000 < :moved THEN 'moved' ELSE 'status_flip_flop' END AS kind
+            FROM household h
+            CROSS JOIN LATERAL (SELECT abs(hashtext(h.household_no)) AS r) x
+            WHERE h.synthetic AND (x.r % 1000 < :moved OR (h.status = 'exited'
+                  AND x.r % 1000 >= :moved AND x.r % 1000 < :moved + :flip))
+            """
+        ),
+        conn,
+        params={"moved": MOVED_PER_MILLE, "flip": FLIP_FLOP_PER_MILLE},
+    )
 
 
 # --- the archive as a layer -----------------------------------------------------------------

@@ -335,6 +335,8 @@ class Household(Base):
         year_range("registered_year"),
         CheckConstraint("exit_year >= registered_year", name="exit_after_registration"),
         CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("listed_road_km BETWEEN 0 AND 200", name="listed_road_km_range"),
+        in_vocab("household", "listed_road_surface", vocab.SURFACE),
         ForeignKeyConstraint(
             ["hamlet_id", "village_code"],
             ["hamlet.id", "hamlet.village_code"],
@@ -351,12 +353,17 @@ class Household(Base):
     head_name: Mapped[str] = mapped_column(Text)
     id_number: Mapped[str | None] = mapped_column(CHAR(18), unique=True)
     phone: Mapped[str | None] = mapped_column(Text)
-    members: Mapped[int] = mapped_column(Integer)
-    labour_members: Mapped[int] = mapped_column(Integer)
-    category: Mapped[str] = mapped_column(Text)
-    main_cause: Mapped[str] = mapped_column(Text)
+    # facts a list may not state: NULL is unknown (migration 0010), never a guess
+    members: Mapped[int | None] = mapped_column(Integer)
+    labour_members: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(Text)
+    main_cause: Mapped[str | None] = mapped_column(Text)
     secondary_cause: Mapped[str | None] = mapped_column(Text)
-    housing_status: Mapped[str] = mapped_column(Text)
+    housing_status: Mapped[str | None] = mapped_column(Text)
+    # what the list says of road and water (checked against the map: flag list_vs_map)
+    listed_road_km: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    listed_road_surface: Mapped[str | None] = mapped_column(Text)
+    listed_safe_water: Mapped[bool | None] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(Text, server_default=text("'poor'"))
     exit_year: Mapped[int | None] = mapped_column(Integer)
     cadre_id: Mapped[int | None] = mapped_column(ForeignKey("cadre.id"), index=True)
@@ -971,7 +978,7 @@ HISTORY_ACTIONS = ("baseline", "insert", "update", "income", "backfill")
 FLAG_KIND_CODES = (
     "exited_low_income", "exited_sanbaozhang", "exited_dangerous_house", "no_help_record",
     "cadre_overloaded", "cadre_idle", "outside_village", "in_river", "shared_point", "moved",
-    "duplicate_id_number", "income_jump", "status_flip_flop",
+    "duplicate_id_number", "income_jump", "status_flip_flop", "list_vs_map",
 )  # fmt: skip
 
 
@@ -1011,10 +1018,10 @@ class HouseholdHistory(Base):
     village_code: Mapped[str] = mapped_column(CHAR(12), index=True)
     hamlet_id: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[WKBElement] = mapped_column(geometry("POINT"))
-    members: Mapped[int] = mapped_column(Integer)
-    labour_members: Mapped[int] = mapped_column(Integer)
-    category: Mapped[str] = mapped_column(Text)
-    housing_status: Mapped[str] = mapped_column(Text)
+    members: Mapped[int | None] = mapped_column(Integer)
+    labour_members: Mapped[int | None] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(Text)
+    housing_status: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
     exit_year: Mapped[int | None] = mapped_column(Integer)
     cadre_id: Mapped[int | None] = mapped_column(Integer)

@@ -6,6 +6,7 @@ removed again at the end; the app runs against the session's PostGIS.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,6 +111,25 @@ def test_re_uploading_the_same_file_changes_nothing(client, users, clean, tmp_pa
     assert upload(client, users, "admin", path).json()["inserted"] == 3
     again = upload(client, users, "admin", path).json()
     assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 3)
+
+
+def test_an_upload_with_an_effective_date_dates_the_archive(
+    client, users, engine, clean, tmp_path
+) -> None:
+    path = write_rows(household_rows(clean, 2), tmp_path / "dated.csv")
+    response = upload(client, users, "editor", path, effective_date="2017-06-30")
+    assert response.status_code == 200, response.text
+    with engine.connect() as conn:
+        first = conn.execute(
+            sa.text(
+                "SELECT DISTINCT v.valid_from FROM household_history v JOIN household h "
+                "ON h.id = v.household_id WHERE h.village_code LIKE :c"
+            ),
+            {"c": clean.county + "%"},
+        ).scalars()
+        assert set(first) == {dt.date(2017, 6, 30)}
+    bad = upload(client, users, "editor", path, effective_date="30/06/2017")
+    assert bad.status_code == 400 and "effective_date must be a date" in bad.text
 
 
 def test_dry_run_writes_nothing(client, users, engine, clean, tmp_path) -> None:

@@ -135,6 +135,25 @@ def test_formula_cells_are_neutralised(engine, world, tmp_path, fmt) -> None:
         assert all(c.data_type != "f" for c in cells)
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_whole_numbers_stay_whole(engine, world, tmp_path, fmt) -> None:
+    """cadre_id and exit_year (blank for households still poor) are not written as 485.0."""
+    path = tmp_path / f"households.{fmt}"
+    export(engine, "households", path, fmt, township=world.township)
+    if fmt == "csv":
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        cadre, exits = table["cadre_id"], table["exit_year"]
+    else:  # the cells as stored (a DataFrame would turn them into floats itself)
+        header, *rows = load_workbook(path).worksheets[0].values
+        cadre = [row[header.index("cadre_id")] for row in rows]
+        exits = [row[header.index("脱贫年度")] for row in rows]
+    assert len(cadre) == 3 and all(str(c).isdigit() for c in cadre)
+    years = [e for e in exits if e not in ("", None)]
+    assert years and [str(y) for y in years] == ["2017"]
+    if fmt == "xlsx":
+        assert all(isinstance(y, int) for y in years)
+
+
 def test_xlsx_is_made_for_people(engine, world, tmp_path) -> None:
     path = tmp_path / "h.xlsx"
     export(engine, "households", path, "xlsx", township=world.township)

@@ -241,14 +241,15 @@ def test_implausible_income_jump(connection, place) -> None:
             m.income(connection, hid, year, amount, D(year, 12, 31))
         return hid
 
-    tripled = incomes((2016, 2000), (2017, 6100))  # 3.05×
-    almost = incomes((2016, 2000), (2017, 5900))  # 2.95×
-    gap = incomes((2015, 1000), (2017, 5000))  # two years apart
+    # the policy's 5×: above what an exit needs (geo/policy/default.toml)
+    jumped = incomes((2016, 2000), (2017, 10_100))  # 5.05×
+    exit_like = incomes((2016, 1800), (2017, 7900))  # 4.4×: an ordinary exit from the bottom
+    gap = incomes((2015, 1000), (2017, 6000))  # two years apart
     found = flags(connection, kinds=["income_jump"])
-    assert fired(found, "income_jump", tripled)
-    assert not fired(found, "income_jump", almost)
+    assert fired(found, "income_jump", jumped)
+    assert not fired(found, "income_jump", exit_like)
     assert not fired(found, "income_jump", gap)
-    assert not fired(flags(connection, D(2017, 6, 30), ["income_jump"]), "income_jump", tripled)
+    assert not fired(flags(connection, D(2017, 6, 30), ["income_jump"]), "income_jump", jumped)
 
 
 def test_status_flip_flop(connection, place) -> None:

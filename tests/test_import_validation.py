@@ -136,9 +136,9 @@ def test_excel_number_cells_for_id_numbers_are_refused(engine, clean, tmp_path, 
 
 
 def test_missing_required_column(engine, clean, tmp_path) -> None:
-    rows = [{k: v for k, v in r.items() if k != "主要致贫原因"} for r in household_rows(clean, 2)]
+    rows = [{k: v for k, v in r.items() if k != "户主姓名"} for r in household_rows(clean, 2)]
     message = refused(engine, clean, tmp_path, rows)
-    assert "row 1, field 'main_cause': column missing" in message
+    assert "row 1, field 'head_name': column missing" in message
 
 
 def test_invalid_polygon_geometry(engine, clean, tmp_path) -> None:

@@ -63,6 +63,11 @@ class HouseholdPatch(Strict):
     cadre_id: int | None = Field(None, ge=1, le=2**31 - 1)
     registered_year: int | None = Field(None, ge=2000, le=2100)
     location: Location | None = None
+    effective_date: dt.date | None = Field(
+        None,
+        description="The day the change took effect (生效日期), if earlier than today: "
+        "not in the future, not before the household was registered.",
+    )
 
 
 class HelpRecordIn(Strict):
@@ -139,11 +144,17 @@ def patch_household(
     if household_id is None:
         raise edits.NotInScope(f"household {item_id} not found")
     changes = patch.model_dump(exclude_unset=True)
+    effective_date = changes.pop("effective_date", None)
     if "location" in changes:
         changes["location"] = patch.location.pair() if patch.location else None
     with scoped_connection(engine, caller.scope) as conn:
         saved = edits.update_household(
-            conn, caller, household_id, parse_if_match(if_match, item_id), changes
+            conn,
+            caller,
+            household_id,
+            parse_if_match(if_match, item_id),
+            changes,
+            effective_date=effective_date,
         )
         found = features.fetch_item(conn, coll, caller, item_id)
     return Response(

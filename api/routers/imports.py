@@ -9,6 +9,7 @@ caller's area, else nothing is loaded and the answer names the rows) and an uplo
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 import tempfile
@@ -33,7 +34,16 @@ editor = require_roles(*EDIT_ROLES)
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields, besides the file
 CHUNK = 1024 * 1024
 TRUE, FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
-FIELDS = ("kind", "crs", "dry_run", "skip_invalid", "existing", "layer")
+FIELDS = (
+    "kind",
+    "crs",
+    "dry_run",
+    "skip_invalid",
+    "existing",
+    "layer",
+    "effective_date",
+    "income_year",
+)
 
 
 @router.post(
@@ -61,6 +71,8 @@ FIELDS = ("kind", "crs", "dry_run", "skip_invalid", "existing", "layer")
                             "skip_invalid": {"type": "boolean", "default": False},
                             "existing": {"type": "string", "enum": ["update", "error"]},
                             "layer": {"type": "string"},
+                            "effective_date": {"type": "string", "format": "date"},
+                            "income_year": {"type": "integer", "minimum": 2000},
                         },
                     }
                 }
@@ -87,6 +99,8 @@ async def post_import(
             skip_invalid=_flag(fields, "skip_invalid"),
             existing=_existing(fields),
             layer=fields.get("layer") or None,
+            effective_date=_date(fields, "effective_date"),
+            income_year=_year(fields, "income_year"),
             max_bytes=limit,
             scope=caller.scope.code,
         )
@@ -167,6 +181,23 @@ def _existing(fields: dict[str, str]) -> str:
     if value not in ("update", "error"):
         raise QueryError(f"existing must be update or error, got {value!r}")
     return value
+
+
+def _date(fields: dict[str, str], name: str) -> dt.date | None:
+    value = fields.get(name) or None
+    try:
+        return None if value is None else dt.date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"{name} must be a date like 2019-03-31, got {value!r}") from None
+
+
+def _year(fields: dict[str, str], name: str) -> int | None:
+    value = fields.get(name) or None
+    if value is None:
+        return None
+    if not value.isdigit() or not 2000 <= int(value) <= 2100:
+        raise QueryError(f"{name} must be a year 2000–2100, got {value!r}")
+    return int(value)
 
 
 def _summary_json(kind: str, summary: ImportSummary) -> dict:

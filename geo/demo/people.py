@@ -48,9 +48,14 @@ Cadres (seeds 003/004)
     helping unit, split province/Guangzhou/Qingyuan/Lianzhou as 7/25/13/12 (seed 001).
 
 Records
-  * help_records: 九到户 measures, 2016-03-01..2018-12-31, 2–10 per household (fewer under
-    the ~5 % of lazy cadres), amounts per measure (finance ≤ 50,000, seed 003), signatures
-    mostly present (~6 % of record books, and those of lazy cadres, miss many).
+  * help_records: 九到户 measures from 2016-03-01: the 建档立卡 visit in March–April 2016
+    (with the 健康扶贫 record of a seriously ill member), then a record every 80–88 days
+    while the household is still to help (seed 001 每季), until its exit year ends, through
+    2019 for those still poor or returned; a few more measures fitting the household;
+    amounts per measure (finance ≤ 50,000, seed 003); signatures mostly present (~6 % of
+    record books, and those of lazy cadres, miss many). Planted neglect (``planted``): the
+    households of ~3 % lazy cadres, of no cadre, and 1 % of the rest get the first visit
+    only (a 危房改造 record by the county aside).
   * visits: ~6 % of households inspected in 2017–2018 (seed 001: 督查/抽查), result and
     findings consistent with the data's anomalies, GPS point within ~10 m of the household.
 """
@@ -195,12 +200,17 @@ SCATTERED_CADRE_ORIGIN_P = {"township": 0.55, "lianzhou": 0.35, "qingyuan": 0.10
 HOUSEHOLDS_PER_CADRE = (5, 13)  # inclusive range of a cadre's load
 MAX_HOUSEHOLDS_PER_CADRE = 15  # a short remainder joins a cadre up to this
 UNCOVERED_SHARE = 0.015
-LAZY_CADRE_SHARE = 0.05  # seed 004: cadres who do not do the work are to be held accountable
+LAZY_CADRE_SHARE = 0.03  # seed 004: cadres who do not do the work are to be held accountable
 SLOPPY_BOOK_SHARE = 0.06  # record books (帮扶记录簿) with many missing signatures
-NEGLECT_SHARE = 0.03  # households whose due medical or quarterly help goes unrecorded (flags)
+NEGLECT_SHARE = 0.01  # households whose due medical or quarterly help goes unrecorded (flags)
+# Households still to help are seen every quarter (seed 001 每季一督查): one record every
+# 80–88 days, so no ordinary household goes 90 days (the no_help_record flag) unrecorded.
+QUARTERLY_DAYS = (80, 88)
 
 MEASURES = list(vocab.MEASURE)
 RECORD_START, RECORD_END = dt.date(2016, 3, 1), dt.date(2018, 12, 31)
+OPEN_RECORD_END = dt.date(2019, 12, 31)  # households still to help are visited in 2019 too
+CARD_YEAR = 2019  # the members' schooling is as of the card's last update (动态调整)
 NOTES = {
     "policy": ["宣讲精准扶贫政策，核实家庭基本情况", "入户宣传“九到户”帮扶政策",
                "讲解低保、医保等惠民政策"],
@@ -257,6 +267,9 @@ class People:
     help_records: pd.DataFrame
     visits: gpd.GeoDataFrame
     village_updates: pd.DataFrame  # code, helping_unit, first_secretary of key villages
+    # the deliberate anomalies (not a table): household_id or cadre_id, and the flag kind
+    # that should find them (bench/flags_quality.py measures precision and recall)
+    planted: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Database table name → frame, in an order that satisfies the foreign keys."""
@@ -315,6 +328,39 @@ def generate_people(
         help_records=records,
         visits=visits,
         village_updates=updates,
+        planted=planted_anomalies(households, profile, members, cadres),
+    )
+
+
+def planted_anomalies(households, profile, members, cadres) -> pd.DataFrame:
+    """The anomalies planted for the flags to find: (household_id, cadre_id, kind).
+
+    income_jump: the ×6–10 incomes; no_help_record: households neglected after their first
+    visit (find them while still to help); exited_sanbaozhang: a neglected household's
+    seriously ill member without 医保救助 (once it exits); exited_dangerous_house: exits on
+    paper from a C/D-grade house; cadre_idle: the lazy cadres.
+    """
+    ids = households["id"].to_numpy()
+    n = len(ids)
+    serious = np.bincount(members["hh"], members["health"] == "serious", minlength=n) > 0
+    neglected = profile["neglected"].to_numpy()
+    exited = (profile["status"] == "exited").to_numpy()  # the returned are poor again
+    dangerous = profile["housing_status"].str.startswith("dangerous").to_numpy()
+    kinds = {
+        "income_jump": profile["income_jump"].to_numpy(),
+        "no_help_record": neglected,
+        "exited_sanbaozhang": neglected & serious & exited,
+        "exited_dangerous_house": exited & dangerous,
+    }
+    lazy = households.loc[profile["lazy_cadre"].to_numpy(), "cadre_id"].unique()
+    household_id = np.concatenate([ids[mask] for mask in kinds.values()])
+    kind = np.repeat(list(kinds), [int(mask.sum()) for mask in kinds.values()])
+    return pd.DataFrame(
+        {
+            "household_id": pd.array([*household_id, *[None] * len(lazy)], dtype="Int64"),
+            "cadre_id": pd.array([*[None] * len(household_id), *lazy], dtype="Int64"),
+            "kind": [*kind, *["cadre_idle"] * len(lazy)],
+        }
     )
 
 
@@ -556,7 +602,7 @@ def draw_members(
     birth = np.where(student, REGISTERED_YEAR - rng.integers(15, 21, len(hh)), birth)
     age = REGISTERED_YEAR - birth
     health = _health(rng, hh, pos, age, profile)
-    schooling = _schooling(rng, age, birth, student)
+    schooling = _schooling(rng, age + CARD_YEAR - REGISTERED_YEAR, birth, student)
     labour = _labour_capacity(rng, age, health, schooling, category)
     health = np.where((category == "tekun") & (health == 0) & (age >= 16) & (age < 60), 1, health)
     members = pd.DataFrame(
@@ -733,17 +779,21 @@ def draw_incomes(rng: np.random.Generator, profile: pd.DataFrame) -> np.ndarray:
             return_year == year, rng.uniform(0.35, 0.7, n), rng.uniform(0.95, 1.08, n)
         )
         income[:, j] = np.where((return_year > 0) & (year >= return_year), falling, value)
-    _add_implausible_jumps(rng, income)
+    profile["income_jump"] = _add_implausible_jumps(rng, income)
     return np.round(income, 0)
 
 
-def _add_implausible_jumps(rng: np.random.Generator, income: np.ndarray) -> None:
-    """~1 % of households get one year ×10 (a typed extra zero) or ×6–9 (paper exit)."""
+def _add_implausible_jumps(rng: np.random.Generator, income: np.ndarray) -> np.ndarray:
+    """~1 % of households get one year ×10 (a typed extra zero) or ×6–9 (paper exit);
+    returns which (the planted income_jump cases)."""
     n = len(income)
     jumped = np.flatnonzero(rng.random(n) < 0.01)
     year = rng.integers(1, len(INCOME_YEARS), len(jumped))
     factor = np.where(rng.random(len(jumped)) < 0.5, 10.0, rng.uniform(6, 9, len(jumped)))
     income[jumped, year] *= factor
+    planted = np.zeros(n, dtype=bool)
+    planted[jumped] = True
+    return planted
 
 
 # --- names, ID numbers, phones (shared with geo.demo.province) ---
@@ -1047,43 +1097,47 @@ def _measure_weights(households, profile, members) -> np.ndarray:
 
 
 def _help_records(rng, households, profile, members, cadres) -> pd.DataFrame:
-    """帮扶记录簿: a 建档立卡 policy visit, then measures fitting the household."""
+    """帮扶记录簿: a 建档立卡 policy visit, then measures fitting the household, and a record
+    at least every quarter while the household is still to help.
+
+    Sets ``profile["neglected"]``: the households whose help goes unrecorded after the
+    first visit — no cadre, a lazy cadre's, or ``NEGLECT_SHARE`` of the rest (the planted
+    cases of the no_help_record, cadre_idle and exited_sanbaozhang flags).
+    """
     n = len(households)
     cadre = households["cadre_id"].to_numpy(dtype=float, na_value=np.nan)
     lazy_cadres = cadres["id"].to_numpy()[rng.random(len(cadres)) < LAZY_CADRE_SHARE]
     lazy = np.isin(cadre, lazy_cadres)
-    extra = np.where(
-        np.isnan(cadre) | lazy, rng.integers(0, 2, n), np.minimum(1 + rng.poisson(2.5, n), 9)
-    )
-    hh = np.repeat(np.arange(n), extra)
-    measure = pick_rows(rng, _measure_weights(households, profile, members)[hh])
-    housing = np.flatnonzero(profile["was_dangerous"].to_numpy())  # one 危房改造 record each
     working = ~(np.isnan(cadre) | lazy) & (rng.random(n) > NEGLECT_SHARE)
-    # 健康扶贫: a seriously ill member's insurance is paid and treatment assisted (seed 002)
+    profile["neglected"] = ~working
+    profile["lazy_cadre"] = lazy
+    first = rng.integers(0, 59, n)  # the 建档立卡 visit: 2016-03..04
+    weights = _measure_weights(households, profile, members)
+    # measures fitting the household, anywhere in the book (the working households only)
+    extra = np.where(working, np.minimum(rng.poisson(1.0, n), 4), 0)
+    extra_hh = np.repeat(np.arange(n), extra)
+    housing = np.flatnonzero(profile["was_dangerous"].to_numpy())  # 危房改造, by the county
+    # 健康扶贫: a seriously ill member's insurance is paid at registration (seed 002)
     serious = np.bincount(members["hh"], members["health"] == "serious", minlength=n) > 0
     medical = np.flatnonzero(serious & working)
-    # households still to help are seen every quarter (seed 001 每季; seed 004 帮扶记录簿):
-    # one record in the last quarter of the record book
-    open_ = np.flatnonzero(profile["status"].isin(["poor", "returned"]).to_numpy() & working)
-    hh = np.concatenate([np.arange(n), hh, housing, medical, open_])
+    quarterly_hh, quarterly_day = _quarterly_visits(rng, profile, first, working)
+    span = (RECORD_END - RECORD_START).days
+    hh = np.concatenate([np.arange(n), extra_hh, housing, medical, quarterly_hh])
     measure = np.concatenate(
         [
             np.full(n, MEASURES.index("policy")),
-            measure,
+            pick_rows(rng, weights[extra_hh]),
             np.full(len(housing), MEASURES.index("housing")),
             np.full(len(medical), MEASURES.index("medical")),
-            pick_rows(rng, _measure_weights(households, profile, members)[open_]),
+            pick_rows(rng, weights[quarterly_hh]),
         ]
     )
-    span = (RECORD_END - RECORD_START).days
-    # the first, 建档立卡 visit falls in 2016-03..08; the rest anywhere after; the quarterly
-    # visit of the households still to help in the last 85 days
-    rest = len(hh) - n - len(open_)
     offset = np.concatenate(
         [
-            rng.integers(0, 184, n),
-            rng.integers(30, span + 1, rest),
-            rng.integers(span - 84, span + 1, len(open_)),
+            first,
+            rng.integers(30, span + 1, len(extra_hh) + len(housing)),
+            first[medical],  # with the 建档立卡 visit
+            quarterly_day,
         ]
     )
     codes = np.array(MEASURES)[measure]
@@ -1107,6 +1161,28 @@ def _help_records(rng, households, profile, members, cadres) -> pd.DataFrame:
     records.insert(0, "id", np.arange(1, len(records) + 1))
     records["date"] = records["date"].dt.date
     return records.reset_index(drop=True)
+
+
+def _quarterly_visits(rng, profile, first, working) -> tuple[np.ndarray, np.ndarray]:
+    """(household, day offset) of the visits every ``QUARTERLY_DAYS`` after the first one,
+    while the household is still to help: until the end of its exit year (不脱贫不脱钩,
+    seed 003), to the end of the book for the poor and the returned (seed 001 每季)."""
+    exit_year = profile["exit_year"].fillna(0).to_numpy(dtype=np.int64)
+    open_ = profile["status"].isin(["poor", "returned"]).to_numpy()
+    book_end = (OPEN_RECORD_END - RECORD_START).days
+    year_end = np.array(
+        [(dt.date(max(y, 2016), 12, 31) - RECORD_START).days for y in exit_year], dtype=np.int64
+    )
+    last = np.where(open_ | (exit_year == 0), book_end, year_end)
+    visits = np.where(working, np.maximum((last - first) // QUARTERLY_DAYS[0], 0), 0)
+    hh = np.repeat(np.arange(len(first)), visits)
+    step = rng.integers(QUARTERLY_DAYS[0], QUARTERLY_DAYS[1] + 1, len(hh))
+    total = np.cumsum(step)
+    start = np.repeat(np.cumsum(visits) - visits, visits)  # each household's first visit
+    before = np.where(start > 0, total[np.maximum(start - 1, 0)], 0)
+    day = first[hh] + total - before
+    keep = day <= last[hh]
+    return hh[keep], day[keep]
 
 
 def _pick_notes(rng, codes: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class ImportOptions:
     layer: str | None = None  # layer of a GeoPackage or sheet of a workbook
     max_bytes: int = DEFAULT_MAX_BYTES
     scope: str | None = None  # an administrative code: every row must lie within it (API)
+    income_year: int | None = None  # the year of an undated income column (--income-year)
+    effective_date: dt.date | None = None  # the day the file's changes took effect
     progress: Progress = field(default_factory=NoProgress)
 
 

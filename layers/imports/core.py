@@ -33,6 +33,8 @@ from geo.validate import (
     parse_number,
 )
 from layers.history import set_actor
+from layers.imports import dated
+from layers.imports import persons as person_lists
 from layers.imports.base import (
     ImportError_,
     ImportOptions,
@@ -89,6 +91,7 @@ class Context:
     notes: list[str] = field(default_factory=list)
     bulk: bool = False  # loading in bulk (indexes rebuilt after, exclusive lock held)
     written: dict[str, int] = field(default_factory=dict)  # rows the hooks wrote, by what
+    members: pd.DataFrame | None = None  # a person list's members (layers/imports/persons.py)
 
     def has(self, name: str) -> bool:
         return name in self.fields.columns
@@ -111,6 +114,10 @@ class Context:
         values, problems = parser(self.raw(name), name, *args, **kwargs)
         self.add(problems)
         return values
+
+    def warn(self, message: str) -> None:
+        """A warning for the summary: the file loads, but the user should know."""
+        self.notes.append(f"warning: {message}")
 
     def require(self, *names: str) -> None:
         """File-level problems for missing required columns, naming the usual headers."""
@@ -139,14 +146,20 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
     kind = replace(kind, extra_staging=dict(kind.extra_staging))  # parsers add income columns
     progress = options.progress
     progress.stage(f"reading {path.name}")
-    source = read_source(
-        path,
-        max_bytes=options.max_bytes,
-        score=lambda h: len(map_headers(h, kind.name).fields),
-        layer=options.layer,
-        layer_names=kind.layer_names,
-    )
+    members = None
+    if kind.table == "household" and person_lists.looks_like_person_list(path):
+        people = person_lists.read_person_list(path, options.max_bytes, options.layer)
+        source, members = person_lists.as_household_source(people)
+    else:
+        source = read_source(
+            path,
+            max_bytes=options.max_bytes,
+            score=lambda h: len(map_headers(h, kind.name).fields),
+            layer=options.layer,
+            layer_names=kind.layer_names,
+        )
     ctx = _context(kind, source, options)
+    ctx.members = members
     progress.stage("checking", len(source))
     frame = kind.parse(ctx)
     if ctx.errors.has_file_errors():
@@ -157,6 +170,7 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
         rejected = _write(engine, ctx, frame, summary)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY talks to psycopg directly
         raise database_error(exc, path) from exc
+    summary.notes = source.notes + ctx.notes  # with the warnings of the database checks
     if rejected:
         summary.errors = ctx.errors.as_dicts()
         summary.rejected = len(rejected)
@@ -359,25 +373,32 @@ def _write(
         options.progress.stage("writing")
         target = _target(kind, frame)
         staged = len(good) - len(rejected.keys() - python_bad)
-        with bulk_mode(conn, bulk_tables(kind), staged) as bulk:
+        days = dated.days_to_write(conn, ctx, STAGING)
+        # a file of several effective dates is written date by date: no bulk load then
+        with bulk_mode(conn, bulk_tables(kind), staged if len(days) == 1 else 0) as bulk:
             ctx.bulk = bulk
             meta = _meta(ctx, summary)
             before = kind.before_insert
-            inserted, updated = upsert(
-                conn,
-                target,
-                STAGING,
-                actor=options.actor,
-                meta=meta,
-                bulk=bulk,
-                before_insert=None if before is None else lambda c: before(c, ctx),
-            )
+            inserted = updated = 0
+            for day in dated.by_day(conn, ctx, STAGING, days):
+                counts = upsert(
+                    conn,
+                    target,
+                    STAGING,
+                    actor=options.actor,
+                    meta=meta if day is None else {**meta, "effective_date": day.isoformat()},
+                    bulk=bulk,
+                    before_insert=None if before is None else lambda c: before(c, ctx),
+                )
+                inserted, updated = inserted + counts[0], updated + counts[1]
+                if bulk:
+                    analyse_grown_tables(conn)
+                if kind.after is not None:
+                    options.progress.stage("writing related rows")
+                    kind.after(conn, ctx, summary)
+                if ctx.members is not None:
+                    person_lists.write_members(conn, ctx, summary)
             summary.count(inserted, updated, staged)
-            if bulk:
-                analyse_grown_tables(conn)
-            if kind.after is not None:
-                options.progress.stage("writing related rows")
-                kind.after(conn, ctx, summary)
             if bulk:
                 options.progress.stage("rebuilding indexes")
         if options.dry_run:

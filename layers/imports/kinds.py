@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from geo import validate as v
 from geo.validate import GUANGDONG_BOUNDS
 from layers.derived_boundaries import refresh_after_import
-from layers.imports import places
+from layers.imports import dated, places
 from layers.imports.base import ImportSummary
 from layers.imports.core import STAGING, Context, Kind, as_multi, sql_problems
 
@@ -368,15 +368,11 @@ def resolve_hamlets(conn: sa.Connection, ctx: Context) -> None:
     )
 
 
-HOUSEHOLD_REQUIRED = (
-    "household_no",
-    "head_name",
-    "members",
-    "labour_members",
-    "category",
-    "main_cause",
-    "housing_status",
-)
+# Only what identifies a household is required (its place comes from the village column or
+# the point); every other fact may be missing from a list and is then unknown (NULL).
+HOUSEHOLD_REQUIRED = ("household_no", "head_name")
+# Facts the maps, flags and reports use: a list without the column is loaded, with a warning.
+HOUSEHOLD_FACTS = ("members", "labour_members", "category", "main_cause", "housing_status")
 
 
 def parse_households(ctx: Context) -> pd.DataFrame:
@@ -392,12 +388,12 @@ def parse_households(ctx: Context) -> pd.DataFrame:
         "head_name": _text(ctx, "head_name", True),
         "id_number": ids,
         "phone": ctx.parse("phone", v.parse_phones),
-        "members": _required_int(ctx, "members", 1, 50),
-        "labour_members": _required_int(ctx, "labour_members", 0, 50),
-        "category": _vocab(ctx, "category", "category", True),
-        "main_cause": _vocab(ctx, "main_cause", "cause", True),
+        "members": ctx.parse("members", v.parse_int, low=1, high=50),
+        "labour_members": ctx.parse("labour_members", v.parse_int, low=0, high=50),
+        "category": _vocab(ctx, "category", "category"),
+        "main_cause": _vocab(ctx, "main_cause", "cause"),
         "secondary_cause": _vocab(ctx, "secondary_cause", "cause"),
-        "housing_status": _vocab(ctx, "housing_status", "housing_status", True),
+        "housing_status": _vocab(ctx, "housing_status", "housing_status"),
         "status": _status(ctx),
         "exit_year": ctx.parse("exit_year", v.parse_year),
         "registered_year": ctx.parse("registered_year", v.parse_year),
@@ -405,16 +401,67 @@ def parse_households(ctx: Context) -> pd.DataFrame:
         "synthetic": ctx.parse("synthetic", v.parse_bool),
         **_people_refs(ctx),
         **_incomes(ctx),
+        "effective_date": dated.effective_dates(ctx),
+        **_listed_road_and_water(ctx),
     }
     frame = _frame(ctx, **parsed)
     ctx.add(v.household_rules(frame))
     return frame
 
 
-def _required_int(ctx: Context, name: str, low: int, high: int) -> pd.Series | None:
-    values = ctx.parse(name, v.parse_int, low=low, high=high)
-    ctx.blank(_only_blank(ctx, name, values), name)
-    return values
+def _listed_road_and_water(ctx: Context) -> dict[str, pd.Series | None]:
+    """What the list says of road and water (compared with the map: flag list_vs_map)."""
+    km = ctx.parse("listed_road_km", _kilometres)
+    return {
+        "listed_road_km": km,
+        "listed_road_surface": _vocab(ctx, "listed_road_surface", "surface"),
+        "listed_safe_water": ctx.parse("listed_safe_water", v.parse_bool),
+    }
+
+
+def _kilometres(series: pd.Series, field: str):
+    """与村主干路距离 in km: 1.5, 1.5公里 or 1.5km."""
+    text = series.map(
+        lambda x: (
+            x
+            if not isinstance(x, str)
+            else x.strip().removesuffix("公里").removesuffix("km").removesuffix("千米")
+        )
+    )
+    values, problems = v.parse_number(text, field)
+    return values, problems + [
+        v.Problem(int(i), field, f"{values.iloc[i]} km is implausible (over 200)")
+        for i in np.flatnonzero(pd.to_numeric(values, errors="coerce").to_numpy() > 200)
+    ]
+
+
+def unknown_facts(conn: sa.Connection, ctx: Context) -> None:
+    """A warning per fact the list leaves unknown: which column, how many households.
+
+    A column the file lacks is not written (stored households keep what they have), so the
+    households it leaves unknown are the new ones; blank cells count too.
+    """
+    new = conn.execute(
+        sa.text(
+            f'SELECT count(*) FROM "{S}" s '
+            "WHERE NOT EXISTS (SELECT 1 FROM household h WHERE h.household_no = s.household_no)"
+        )
+    ).scalar_one()
+    for name in HOUSEHOLD_FACTS:
+        if not ctx.has(name):
+            if new:
+                ctx.warn(f"no {_usual_header(name)} column: unknown for the {new} new households")
+            continue
+        blank = int(ctx.raw(name).isna().sum())
+        if blank:
+            ctx.warn(f"{ctx.label(name)}: blank in {blank} rows, loaded as unknown")
+
+
+def _usual_header(name: str) -> str:
+    from geo.columns import FIELD_ALIASES
+
+    aliases = FIELD_ALIASES["households"][name]
+    return next((a for a in aliases if not a.isascii()), name)
 
 
 def _status(ctx: Context) -> pd.Series | None:
@@ -445,14 +492,25 @@ def _incomes(ctx: Context) -> dict[str, pd.Series | None]:
         incomes[name] = ctx.parse(name, v.parse_number)
         ctx.kind.extra_staging[name] = "numeric"
     if ctx.has("income"):
-        if not ctx.has("income_year"):
-            ctx.errors.file_error(
-                ctx.label("income"),
-                "which year? name the column like 2016年人均纯收入 or add a 收入年度 column",
-            )
         incomes["income"] = ctx.parse("income", v.parse_number)
-        incomes["income_year"] = ctx.parse("income_year", v.parse_year)
+        incomes["income_year"] = _income_year(ctx)
     return incomes
+
+
+def _income_year(ctx: Context) -> pd.Series | None:
+    """The year of an undated income column: the 收入年度 column, else ``--income-year``."""
+    given = ctx.options.income_year
+    if ctx.has("income_year"):
+        years = ctx.parse("income_year", v.parse_year)
+        return years if given is None else years.fillna(given)
+    if given is None:
+        ctx.errors.file_error(
+            ctx.label("income"),
+            "which year? name the column like 2016年人均纯收入, add a 收入年度 column "
+            "or say --income-year YEAR",
+        )
+        return None
+    return pd.Series([given] * len(ctx.fields), dtype=object)
 
 
 def resolve_households(conn: sa.Connection, ctx: Context) -> None:
@@ -461,10 +519,12 @@ def resolve_households(conn: sa.Connection, ctx: Context) -> None:
     places.points_in_villages(conn, ctx)
     _hamlets_and_cadres(conn, ctx)
     _id_numbers_in_database(conn, ctx)
+    dated.check_against_registration(conn, ctx)
     conn.execute(
         sa.text(f"""UPDATE "{S}" s SET scattered = (v.key_level IS NULL) FROM village v
                              WHERE v.code = s.village_code AND s.scattered IS NULL""")
     )
+    unknown_facts(conn, ctx)
 
 
 def _hamlets_and_cadres(conn: sa.Connection, ctx: Context) -> None:
@@ -555,7 +615,7 @@ def _income_pairs(ctx: Context) -> list[str]:
         for c in ctx.fields.columns
         if c.startswith("income_") and c[7:].isdigit()
     ]
-    if ctx.has("income") and ctx.has("income_year"):
+    if ctx.has("income"):  # its year: the 收入年度 column or --income-year (_income_year)
         pairs.append("(s.income_year, s.income)")
     return pairs
 
@@ -643,8 +703,8 @@ def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary)
                 ),
             },
         )
-    row = (inserted, updated)
-    summary.extra["household_income"] = (row[0], row[1], None)
+    earlier = summary.extra.get("household_income", (0, 0, None))  # files of several dates
+    summary.extra["household_income"] = (earlier[0] + inserted, earlier[1] + updated, None)
 
 
 # --- people, records and infrastructure ---------------------------------------------------------
@@ -910,6 +970,7 @@ KINDS: dict[str, Kind] = {
                 "cadre_ref": "text",
                 "income": "numeric",
                 "income_year": "integer",
+                "effective_date": "date",
             },
         ),
         Kind(

@@ -578,6 +578,7 @@ def draw_households(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
     if hh.empty:
         return []
     hh = displaced_households(hh, data.township, ctx)
+    hh = hh.assign(category=hh["category"].fillna(sym.UNKNOWN_CATEGORY))
     keep = ["id", "x_mm", "y_mm", "mx", "my", "status", "category", "cadre_id", "uncovered"]
     keep += ["relocation"]
     data.household_marks = hh[[c for c in keep if c in hh]].assign(

@@ -25,10 +25,17 @@ STATUS_ORDER = ("exited", "returned", "poor")
 STATUS_SIZE = {"poor": 1.0, "returned": 1.1, "exited": 0.82}
 STATUS_LABELS = vocab.STATUS
 
-CATEGORY_MARKERS = {"general": "o", "dibao": "s", "tekun": "^"}
+#: A list that does not state the category: drawn as such (a diamond), never as a guess.
+UNKNOWN_CATEGORY = "unknown"
+CATEGORY_MARKERS = {"general": "o", "dibao": "s", "tekun": "^", UNKNOWN_CATEGORY: "D"}
 #: Shapes of equal visual weight: a square of the same width looks bigger than a circle.
-CATEGORY_SIZE = {"general": 1.0, "dibao": 0.86, "tekun": 1.12}
-CATEGORY_LABELS = {"general": "一般贫困户", "dibao": "低保户", "tekun": "特困供养户"}
+CATEGORY_SIZE = {"general": 1.0, "dibao": 0.86, "tekun": 1.12, UNKNOWN_CATEGORY: 0.8}
+CATEGORY_LABELS = {
+    "general": "一般贫困户",
+    "dibao": "低保户",
+    "tekun": "特困供养户",
+    UNKNOWN_CATEGORY: "类别不详（名单未填）",
+}
 NEUTRAL_HOUSEHOLD = "#555555"  # category symbols in the legend when colour means cause
 UNCOVERED_RING = "#1a1a1a"  # households the coverage analysis flags
 RELOCATION_COLOUR = "#e66101"  # relocation candidates (搬迁对象) and whole-hamlet outlines

@@ -29,6 +29,9 @@
     ['cadre_id', '帮扶责任人编号'], ['village_code', '行政村代码']
   ];
 
+  // facts a list may leave out: shown as unknown, never left out or guessed
+  var UNKNOWN_FACTS = { members: 1, labour_members: 1, category: 1, main_cause: 1,
+    housing_status: 1 };
   var state = null;
 
   // Leaflet 1.9 treats any clicked layer with getLatLng() and a small radius as a marker and
@@ -505,9 +508,11 @@
       api('/collections/household/items/' + p.fid).then(function (f) {
         var props = f.properties;
         var rows = HOUSEHOLD_FIELDS.filter(function (r) {
-          return props[r[0]] !== null && props[r[0]] !== undefined;
+          return UNKNOWN_FACTS[r[0]] || (props[r[0]] !== null && props[r[0]] !== undefined);
         }).map(function (r) {
-          return [r[1], r[2] ? label(r[2], props[r[0]]) : String(props[r[0]])];
+          var v = props[r[0]];
+          if (v === null || v === undefined) { return [r[1], '不详（名单未填）']; }
+          return [r[1], r[2] ? label(r[2], v) : String(v)];
         });
         var node = el('div', { class: 'gj-popup gj-household-popup' }, [
           el('h4', { text: '建档立卡户 ' + props.household_no }), table(rows),

@@ -1,7 +1,7 @@
 """What-if scenarios (issue 19): proposed roads, hardened segments and new facilities.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-04
 
 - ``scenario``: a named set of proposed changes for one township.
@@ -21,7 +21,7 @@ from alembic import op
 from geoalchemy2 import Geometry
 
 revision: str = "0013"
-down_revision: str | Sequence[str] | None = "0011"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
