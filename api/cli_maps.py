@@ -25,7 +25,9 @@ def township(
     fmt: str = typer.Option("pdf", "--format", help="pdf, png, svg or html."),
     dpi: int = typer.Option(None, "--dpi", help="PNG resolution (default 150)."),
     as_of: str = typer.Option(
-        None, "--as-of", help="Status as of this date (YYYY-MM-DD; default today)."
+        None,
+        "--as-of",
+        help="Status as of this date (YYYY-MM-DD; default the latest effective date in the data).",
     ),
     public: bool = typer.Option(False, "--public", help="Mask household names (officials' stay)."),
     tiles: str = typer.Option(
@@ -44,7 +46,11 @@ def township(
         None, "-o", "--output", help="File to write (default in the current folder)."
     ),
 ) -> None:
-    """Draw the 攻坚图 of a township: map, legend, statistics, roster and pairing table."""
+    """Draw the 攻坚图 of a township: map, legend, statistics, roster and pairing table.
+
+    PDF holds every page; PNG and SVG write one file per page: FILE for the map, FILE-2,
+    FILE-3, … for the 附表. With --tiles the PDF holds the index, the tiles and the 附表.
+    """
     from layers.wallmap_data import TownshipNotFound
     from maps.wallmap.render import (
         MapOptions,
@@ -53,7 +59,7 @@ def township(
         close,
         render_html,
         save,
-        save_pages_png,
+        save_page,
     )
 
     options = _options(
@@ -83,7 +89,7 @@ def township(
             rendered = build_sheet(sheet, options)
             try:
                 target.write_bytes(save(rendered, options))
-                extra = _extra_pages(rendered, options, target, save_pages_png)
+                extra = _extra_pages(rendered, options, target, save_page)
             finally:
                 close(rendered)
     except (TownshipNotFound, WallmapError) as exc:
@@ -99,14 +105,14 @@ def township(
         out.print(f"wrote {path}", highlight=False)
 
 
-def _extra_pages(rendered, options, target: Path, save_pages_png) -> list[Path]:
+def _extra_pages(rendered, options, target: Path, save_page) -> list[Path]:
     """PNG/SVG hold one page: the 附表 pages go next to it as FILE-2.png, FILE-3.png, …"""
-    if options.fmt != "png" or len(rendered.pages) == 1:
+    if options.fmt not in ("png", "svg") or options.tiles or len(rendered.pages) == 1:
         return []
     paths = []
-    for number, data in enumerate(save_pages_png(rendered, options.dpi or 150)[1:], start=2):
+    for number, figure in enumerate(rendered.pages[1:], start=2):
         path = target.with_name(f"{target.stem}-{number}{target.suffix}")
-        path.write_bytes(data)
+        path.write_bytes(save_page(figure, options.fmt, options.dpi))
         paths.append(path)
     return paths
 

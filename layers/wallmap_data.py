@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from layers.features import MASKS
-from layers.history import as_of_params, as_of_sql
+from layers.history import as_of_params, as_of_sql, latest_effective_date
 
 #: Default share of the township's size added around it when fetching context layers.
 CONTEXT_MARGIN = 0.35
@@ -182,14 +182,15 @@ def fetch_township_sheet(
     ``scattered_only`` keeps the households outside the provincial key villages (分散贫困户,
     the work group's charge under seed 004); False adds the key villages' households.
     ``scope`` (a county, township or village code) limits households to that area.
+    ``as_of`` defaults to the township's latest effective date in the archive.
     Raises TownshipNotFound for an unknown code.
     """
-    as_of = as_of or dt.date.today()
     with engine.connect() as conn, conn.begin():
         conn.execute(sa.text("SET TRANSACTION READ ONLY"))
         town = _frame(conn, TOWNSHIP_SQL, code=code)
         if town.empty:
             raise TownshipNotFound(f"no township with code {code!r}")
+        as_of = as_of or latest_effective_date(conn, code)
         row = town.iloc[0]
         county = row["county_code"]
         box_margin = _box_margin(town, margin)
@@ -289,11 +290,15 @@ def synthetic_township_codes(engine: Engine) -> list[str]:
 
 
 def county_overview(engine: Engine, county: str, as_of: dt.date) -> gpd.GeoDataFrame:
-    """Townships of a county with their scattered households and those still poor (atlas cover)."""
+    """Townships of a county with their scattered households by status (the atlas cover):
+    ``households``, ``poor`` (未脱贫), ``returned`` (返贫) and ``exited``, as the sheets
+    count them."""
     sql = f"""
     SELECT t.code, t.name, t.geom,
            count(h.id) AS households,
-           count(h.id) FILTER (WHERE h.status <> 'exited') AS poor
+           count(h.id) FILTER (WHERE h.status = 'poor') AS poor,
+           count(h.id) FILTER (WHERE h.status = 'returned') AS returned,
+           count(h.id) FILTER (WHERE h.status = 'exited') AS exited
     FROM township t
     LEFT JOIN ({as_of_sql()}) h ON h.township_code = t.code AND h.scattered
     WHERE t.county_code = :county
@@ -301,3 +306,10 @@ def county_overview(engine: Engine, county: str, as_of: dt.date) -> gpd.GeoDataF
     """
     with engine.connect() as conn:
         return _frame(conn, sql, county=county, **as_of_params(county, as_of))
+
+
+def data_as_of(engine: Engine, code: str) -> dt.date:
+    """The default 截至 date of a county's or township's maps: the archive's latest
+    effective date there (``layers.history.latest_effective_date``)."""
+    with engine.connect() as conn:
+        return latest_effective_date(conn, code)

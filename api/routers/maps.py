@@ -8,6 +8,7 @@ caller's scope, and viewers get the public sheet (names masked).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -44,6 +45,10 @@ def township_map(
     fmt: Literal["pdf", "png", "svg", "html"] = Path(..., description="file format"),
     paper: Literal["A0", "A1", "A2", "A3", "A4"] = Query("A3", description="paper size"),
     color_by: Literal["status", "cause"] = Query("status", description="household colours"),
+    as_of: dt.date | None = Query(
+        None, description="status on this date (default: the latest effective date in the data)"
+    ),
+    page: int = Query(1, ge=1, description="PNG/SVG: the page (1 the map, 2… the 附表)"),
     caller: Caller = Depends(current_caller),
 ) -> Response:
     scope = caller.scope.code
@@ -56,10 +61,20 @@ def township_map(
     engine = request.app.state.login_engine
     try:
         if fmt == "html":
-            body = webmap.render_township_html(engine, code, public=public, scope=scope).encode()
+            body = webmap.render_township_html(
+                engine, code, public=public, scope=scope, as_of=as_of
+            ).encode()
         else:
             body = render_township_map(
-                engine, code, paper=paper, fmt=fmt, public=public, color_by=color_by, scope=scope
+                engine,
+                code,
+                paper=paper,
+                fmt=fmt,
+                public=public,
+                color_by=color_by,
+                scope=scope,
+                as_of=as_of,
+                page=page,
             )
     except TownshipNotFound:
         raise NotInScope(f"no township {code}") from None

@@ -25,7 +25,7 @@ from maps.fonts import use_cjk_fonts
 from maps.wallmap import content, panels
 from maps.wallmap import symbology as sym
 from maps.wallmap.drawing import LegendEntry
-from maps.wallmap.layout import SheetPlan, body_rect, choose_orientation, grid_band
+from maps.wallmap.layout import SheetPlan, body_rect, choose_orientation, grid_band, page_frame
 from maps.wallmap.mapframe import MapFrame, draw_map_frame
 from maps.wallmap.paper import ISO_A, MM_PER_PT, Paper
 from maps.wallmap.projection import LocalFrame
@@ -118,13 +118,15 @@ def render_township_map(
     scattered_only: bool = True,
     scope: str | None = None,
     sectors: bool = False,
+    page: int = 1,
 ) -> bytes:
     """The 攻坚图 of township ``code`` as bytes of a PDF, PNG or SVG.
 
     PDF holds the sheet and, when the roster does not fit the sheet, its 附表 pages; PNG and
-    SVG hold the sheet. ``tiles="A3"`` makes a PDF of overlapping A3 pages with registration
-    marks and an index page. ``fmt="html"`` returns the web twin (``maps.webmap``) when it
-    is installed. Raises ``layers.wallmap_data.TownshipNotFound`` or :class:`WallmapError`.
+    SVG hold one page, ``page`` (1: the map, 2…: the 附表). ``tiles="A3"`` makes a PDF of
+    overlapping A3 pages with registration marks, an index page and the 附表 on A3.
+    ``fmt="html"`` returns the web twin (``maps.webmap``).
+    Raises ``layers.wallmap_data.TownshipNotFound`` or :class:`WallmapError`.
 
     >>> pdf = render_township_map(engine, "441882101", paper="A3")  # doctest: +SKIP
     """
@@ -138,7 +140,7 @@ def render_township_map(
     )
     rendered = build_sheet(sheet, options)
     try:
-        return save(rendered, options)
+        return save(rendered, options, page)
     finally:
         close(rendered)
 
@@ -151,13 +153,13 @@ def render_html(
     as_of: dt.date | None = None,
     scope: str | None = None,
 ) -> bytes:
-    """The web twin: the self-contained HTML page of ``maps.webmap`` (status as of today)."""
-    try:
-        from maps.webmap import render_township_html
-    except ImportError as exc:
-        raise WallmapError("the HTML map needs maps.webmap.render_township_html") from exc
-    del as_of  # the web twin always shows the current status
-    return render_township_html(engine, code, public=public, scope=scope).encode("utf-8")
+    """The web twin: the self-contained HTML page of ``maps.webmap``, status as of ``as_of``
+    (default, as on the sheet, the latest effective date in the data)."""
+    from maps.webmap import render_township_html
+
+    return render_township_html(engine, code, public=public, scope=scope, as_of=as_of).encode(
+        "utf-8"
+    )
 
 
 # --- building the pages --------------------------------------------------------------------------
@@ -198,14 +200,19 @@ def build_sheet(sheet: SheetData, options: MapOptions) -> RenderedSheet:
     pairing = None
     if "pairing" in continued:
         pairing = content.pairing_table(sheet, with_roster=plan.band_table != "roster")
+    # tiles: the 附表 come on the tiles' paper (a table needs no scale, and the office
+    # printer that prints the tiles prints them too)
+    appendix_paper = Paper.named(options.tiles, "portrait") if options.tiles else paper
     pages = [fig]
     pages += continuation_pages(
-        sheet, paper, plan, stats if "stats" in continued else None, pairing
+        sheet, appendix_paper, stats if "stats" in continued else None, pairing
     )
     for number, page in enumerate(pages, start=1):
         page_label = f"第 {number} 页 / 共 {len(pages)} 页" if len(pages) > 1 else ""
         notes = panels.sheet_notes(sheet, frame, plan.view.scale, page_label)
-        panels.draw_notes(page.axes[0], paper, notes, plan.footer)
+        page_paper = paper if number == 1 else appendix_paper
+        footer = plan.footer if number == 1 else page_frame(page_paper)[1]
+        panels.draw_notes(page.axes[0], page_paper, notes, footer)
     return RenderedSheet(sheet, plan, pages, mapframe, mapframe.legend, {"continued": continued})
 
 
@@ -327,7 +334,7 @@ def _band(ax, paper: Paper, sheet: SheetData, plan: SheetPlan, table: Table, sta
 
 
 def continuation_pages(
-    sheet: SheetData, paper: Paper, plan: SheetPlan, stats: Table | None, pairing: Table | None
+    sheet: SheetData, paper: Paper, stats: Table | None, pairing: Table | None
 ) -> list[Figure]:
     """附表 pages of the same paper: statistics (if it did not fit) and the pairing table."""
     if stats is None and pairing is None:
@@ -351,7 +358,7 @@ def continuation_pages(
         start = 0
         while start < len(table.rows):
             if fig is None or top - bottom < bh * 0.2:
-                fig, ax = _new_page(sheet, paper, plan)
+                fig, ax = _new_page(sheet, paper)
                 pages.append(fig)
                 top, bottom = by + bh, by
             body = panels.heading(ax, paper, bx, top, bw, title + ("（续）" if start else ""))
@@ -373,10 +380,10 @@ def _table_height_used(table: Table, start: int, end: int, size: float, height: 
     return min(height, (lines + 1) * LINE * size * MM_PER_PT)
 
 
-def _new_page(sheet: SheetData, paper: Paper, plan: SheetPlan):
+def _new_page(sheet: SheetData, paper: Paper):
     fig = Figure(figsize=paper.size_in)
     ax = panels.page_axes(fig, paper)
-    panels.draw_title(ax, paper, sheet, plan.header, suffix=" 附表")
+    panels.draw_title(ax, paper, sheet, page_frame(paper)[0], suffix=" 附表")
     return fig, ax
 
 
@@ -396,25 +403,40 @@ def pdf_metadata(sheet: SheetData) -> dict:
     }
 
 
-def save(rendered: RenderedSheet, options: MapOptions) -> bytes:
-    """Bytes of the sheet in ``options.fmt`` (tiles: a PDF of pages to tape together)."""
+def save(rendered: RenderedSheet, options: MapOptions, page: int = 1) -> bytes:
+    """Bytes of the sheet in ``options.fmt``: a PDF holds every page (tiles: the pages to
+    tape together, then the 附表); PNG and SVG hold one page, ``page`` (1 is the map)."""
     buffer = io.BytesIO()
     if options.tiles:
         from maps.wallmap.tiles import save_tiled
 
         save_tiled(rendered, options.tiles, buffer, pdf_metadata(rendered.sheet))
-    elif options.fmt == "pdf":
+        return buffer.getvalue()
+    if options.fmt == "pdf":
         with PdfPages(buffer, metadata=pdf_metadata(rendered.sheet)) as pdf:
-            for page in rendered.pages:
-                pdf.savefig(page)
-    elif options.fmt == "png":
-        rendered.pages[0].savefig(
-            buffer, format="png", dpi=options.dpi or DEFAULT_DPI["png"], metadata={"Software": None}
+            for figure in rendered.pages:
+                pdf.savefig(figure)
+        return buffer.getvalue()
+    if not 1 <= page <= len(rendered.pages):
+        raise WallmapError(f"page {page} does not exist: the sheet has {len(rendered.pages)}")
+    return save_page(rendered.pages[page - 1], options.fmt, options.dpi)
+
+
+def save_page(figure: Figure, fmt: str, dpi: int | None = None) -> bytes:
+    """One page as PNG (at ``dpi``) or SVG (text as text, a CJK font stack)."""
+    buffer = io.BytesIO()
+    if fmt == "png":
+        figure.savefig(
+            buffer, format="png", dpi=dpi or DEFAULT_DPI["png"], metadata={"Software": None}
         )
-    else:
-        rendered.pages[0].savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-        return svg_fonts(buffer.getvalue())
-    return buffer.getvalue()
+        return buffer.getvalue()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return svg_fonts(buffer.getvalue())
+
+
+def save_pages(rendered: RenderedSheet, options: MapOptions) -> list[bytes]:
+    """Every page of the sheet in ``options.fmt`` (PNG or SVG: one file per page)."""
+    return [save_page(figure, options.fmt, options.dpi) for figure in rendered.pages]
 
 
 #: SVG keeps text as text: name the fonts a viewer is likely to have, ours first.
@@ -431,16 +453,6 @@ def svg_fonts(svg: bytes) -> bytes:
     return svg.replace(f"'{FAMILY}'".encode(), SVG_FONT_STACK.encode())
 
 
-def save_pages_png(rendered: RenderedSheet, dpi: int) -> list[bytes]:
-    """Every page as PNG (the CLI writes 附表 pages next to the sheet)."""
-    out = []
-    for page in rendered.pages:
-        buffer = io.BytesIO()
-        page.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-        out.append(buffer.getvalue())
-    return out
-
-
 def close(rendered: RenderedSheet) -> None:
     for page in rendered.pages:
         page.clear()
@@ -453,4 +465,6 @@ __all__ = [
     "build_sheet",
     "render_township_map",
     "save",
+    "save_page",
+    "save_pages",
 ]
