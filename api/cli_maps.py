@@ -51,6 +51,7 @@ def township(
     PDF holds every page; PNG and SVG write one file per page: FILE for the map, FILE-2,
     FILE-3, … for the 附表. With --tiles the PDF holds the index, the tiles and the 附表.
     """
+    from api.settings import ApiSettings
     from layers.wallmap_data import TownshipNotFound
     from maps.wallmap.render import (
         MapOptions,
@@ -64,7 +65,16 @@ def township(
 
     options = _options(
         MapOptions(
-            paper, orientation, fmt, dpi, public, color_by, tiles, not all_households, sectors
+            paper,
+            orientation,
+            fmt,
+            dpi,
+            public,
+            color_by,
+            tiles,
+            not all_households,
+            sectors,
+            ApiSettings().web_base_url(),
         )
     )
     engine = ready_engine()

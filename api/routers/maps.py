@@ -75,6 +75,7 @@ def township_map(
                 scope=scope,
                 as_of=as_of,
                 page=page,
+                web_base_url=request.app.state.settings.public_url or str(request.base_url),
             )
     except TownshipNotFound:
         raise NotInScope(f"no township {code}") from None

@@ -25,6 +25,7 @@ from maps.fonts import use_cjk_fonts
 from maps.wallmap import content, panels
 from maps.wallmap import symbology as sym
 from maps.wallmap.drawing import LegendEntry
+from maps.wallmap.furniture import qr_spec, web_twin_url
 from maps.wallmap.layout import SheetPlan, body_rect, choose_orientation, grid_band, page_frame
 from maps.wallmap.mapframe import MapFrame, draw_map_frame
 from maps.wallmap.paper import ISO_A, MM_PER_PT, Paper
@@ -36,6 +37,8 @@ COLOR_BY = ("status", "cause")
 DEFAULT_DPI = {"png": 150}
 MAX_PNG_PIXELS = 150e6  # A0 at 300 dpi; more would need gigabytes of memory
 SVG_SALT = "gongjian-wallmap"
+#: The server's address when nothing else is configured (GONGJIAN_PUBLIC_URL, api.settings).
+DEFAULT_WEB_BASE_URL = "http://127.0.0.1:8000"
 
 
 class WallmapError(ValueError):
@@ -55,6 +58,8 @@ class MapOptions:
     tiles: str | None = None
     scattered_only: bool = True
     sectors: bool = False  # outline each cadre's households (分组包片) with the cadre's name
+    # where phones reach the web map: the QR code on the sheet links to its /townships/{code}
+    web_base_url: str | None = DEFAULT_WEB_BASE_URL
 
     def check(self) -> MapOptions:
         if self.paper.upper() not in ("A0", "A1", "A2", "A3", "A4"):
@@ -119,6 +124,7 @@ def render_township_map(
     scope: str | None = None,
     sectors: bool = False,
     page: int = 1,
+    web_base_url: str | None = DEFAULT_WEB_BASE_URL,
 ) -> bytes:
     """The 攻坚图 of township ``code`` as bytes of a PDF, PNG or SVG.
 
@@ -131,7 +137,7 @@ def render_township_map(
     >>> pdf = render_township_map(engine, "441882101", paper="A3")  # doctest: +SKIP
     """
     options = MapOptions(
-        paper, orientation, fmt, dpi, public, color_by, tiles, scattered_only, sectors
+        paper, orientation, fmt, dpi, public, color_by, tiles, scattered_only, sectors, web_base_url
     ).check()
     if options.fmt == "html":
         return render_html(engine, code, public=public, as_of=as_of, scope=scope)
@@ -183,8 +189,11 @@ def build_sheet(sheet: SheetData, options: MapOptions) -> RenderedSheet:
     fig = Figure(figsize=paper.size_in)
     ax = panels.page_axes(fig, paper)
     panels.draw_title(ax, paper, sheet, plan.header)
+    qr = None
+    if options.web_base_url:
+        qr = qr_spec(web_twin_url(options.web_base_url, sheet.code), paper)
     mapframe = draw_map_frame(
-        fig, sheet, plan.view, paper, color_by=options.color_by, sectors=options.sectors
+        fig, sheet, plan.view, paper, color_by=options.color_by, sectors=options.sectors, qr=qr
     )
     draw_neatline(ax, paper, plan)
     where = {"pairing": "下表", "roster": "下表（结对帮扶户见附表）"}.get(plan.band_table, "附表")
