@@ -39,6 +39,12 @@ def township(
     sectors: bool = typer.Option(
         False, "--sectors", help="Outline each cadre's households (分组包片) with the name."
     ),
+    changes_since: str = typer.Option(
+        None,
+        "--changes-since",
+        help="Change map: ring the households that exited, returned to poverty (返贫), were "
+        "newly registered or moved since this date (YYYY-MM-DD), with a change table.",
+    ),
     all_households: bool = typer.Option(
         False, "--all-households", help="Also the households of the provincial key villages."
     ),
@@ -52,7 +58,7 @@ def township(
     FILE-3, … for the 附表. With --tiles the PDF holds the index, the tiles and the 附表.
     """
     from api.settings import ApiSettings
-    from layers.wallmap_data import TownshipNotFound
+    from layers.wallmap_data import ChangesSinceError, TownshipNotFound
     from maps.wallmap.render import (
         MapOptions,
         WallmapError,
@@ -95,6 +101,7 @@ def township(
                 as_of=parse_date(as_of),
                 public=public,
                 scattered_only=options.scattered_only,
+                changes_since=parse_date(changes_since, "--changes-since"),
             )
             rendered = build_sheet(sheet, options)
             try:
@@ -102,7 +109,7 @@ def township(
                 extra = _extra_pages(rendered, options, target, save_page)
             finally:
                 close(rendered)
-    except (TownshipNotFound, WallmapError) as exc:
+    except (TownshipNotFound, WallmapError, ChangesSinceError) as exc:
         fail(str(exc), 2)
     plan = rendered.plan
     out.print(
@@ -111,6 +118,15 @@ def township(
         + (", 示例数据（合成）" if sheet.synthetic else ""),
         highlight=False,
     )
+    if sheet.changes is not None:
+        from geo.changes import KINDS, count_changes
+
+        counts = count_changes(sheet.changes["kinds"])
+        out.print(
+            f"changes since {sheet.changes_since}: "
+            + ", ".join(f"{label} {counts[k]:,}" for k, label in KINDS.items()),
+            highlight=False,
+        )
     for path in extra:
         out.print(f"wrote {path}", highlight=False)
 

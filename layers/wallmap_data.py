@@ -38,6 +38,10 @@ class TownshipNotFound(LookupError):
     """No township with that code."""
 
 
+class ChangesSinceError(ValueError):
+    """A change map's earlier day is not before the map's date."""
+
+
 @dataclass
 class SheetData:
     """The township, its layers and its people, for one wall map.
@@ -67,9 +71,16 @@ class SheetData:
     work_group_name: str | None = None
     dem_path: str | None = None
     scattered_only: bool = True
+    # the change map (--changes-since): the earlier day and one row per changed household
+    # (geo.changes: kinds, status and village before and now, lon/lat before; geometry now, or
+    # before for households that left); households get a ``change`` column (the kind the map shows)
+    changes_since: dt.date | None = None
+    changes: gpd.GeoDataFrame | None = None
 
     @property
     def title(self) -> str:
+        if self.changes_since:
+            return f"{self.name}分散贫困户分布及变化图（攻坚图）"
         return f"{self.name}分散贫困户分布图（攻坚图）"
 
 
@@ -160,6 +171,22 @@ SELECT id AS cadre_id, name, unit, unit_level, phone FROM cadre
 WHERE id = ANY(:ids) ORDER BY id
 """
 
+# Households in the township on :since or on :as_of (the archive's versions in force), side
+# by side; geo.changes classifies them.
+CHANGES_SQL = """
+SELECT coalesce(n.id, w.id) AS id, h.household_no, {head_name} AS head_name,
+       w.status AS status_before, n.status AS status_now,
+       w.village_code AS village_before, n.village_code AS village_now,
+       ST_Distance(w.geom::geography, n.geom::geography) AS moved_m,
+       coalesce(n.since, w.since) AS first_day,
+       ST_X(w.geom) AS lon_before, ST_Y(w.geom) AS lat_before,
+       coalesce(n.geom, w.geom) AS geom
+FROM ({now}) n FULL JOIN ({was}) w ON w.id = n.id
+JOIN household h ON h.id = coalesce(n.id, w.id)
+WHERE NOT :scattered_only OR h.scattered
+ORDER BY coalesce(n.village_code, w.village_code), h.household_no
+"""
+
 DEM_SQL = """
 SELECT path FROM raster
 WHERE kind = 'dem' AND ST_Intersects(bounds, (SELECT geom FROM township WHERE code = :code))
@@ -176,6 +203,7 @@ def fetch_township_sheet(
     scattered_only: bool = True,
     scope: str | None = None,
     margin: float = CONTEXT_MARGIN,
+    changes_since: dt.date | None = None,
 ) -> SheetData:
     """Read everything the 攻坚图 of township ``code`` shows.
 
@@ -183,7 +211,10 @@ def fetch_township_sheet(
     the work group's charge under seed 004); False adds the key villages' households.
     ``scope`` (a county, township or village code) limits households to that area.
     ``as_of`` defaults to the township's latest effective date in the archive.
-    Raises TownshipNotFound for an unknown code.
+    ``changes_since`` (a day before ``as_of``) makes a change map: what the archive records
+    changed since then (exits, 返贫, new registrations, moves; see ``geo.changes``).
+    Raises TownshipNotFound for an unknown code; ChangesSinceError when ``changes_since`` is not
+    before ``as_of``.
     """
     with engine.connect() as conn, conn.begin():
         conn.execute(sa.text("SET TRANSACTION READ ONLY"))
@@ -191,6 +222,10 @@ def fetch_township_sheet(
         if town.empty:
             raise TownshipNotFound(f"no township with code {code!r}")
         as_of = as_of or latest_effective_date(conn, code)
+        if changes_since is not None and changes_since >= as_of:
+            raise ChangesSinceError(
+                f"--changes-since {changes_since} must be before the map's date {as_of}"
+            )
         row = town.iloc[0]
         county = row["county_code"]
         box_margin = _box_margin(town, margin)
@@ -233,7 +268,29 @@ def fetch_township_sheet(
             dem_path=conn.execute(sa.text(DEM_SQL), {"code": code}).scalar(),
             scattered_only=scattered_only,
         )
+        if changes_since is not None:
+            _add_changes(conn, sheet, changes_since, scope, public)
     return sheet
+
+
+def _add_changes(
+    conn: sa.Connection, sheet: SheetData, since: dt.date, scope: str | None, public: bool
+) -> None:
+    """Fill ``sheet.changes`` and the households' ``change`` column (see :data:`CHANGES_SQL`)."""
+    from geo.changes import household_changes
+
+    sql = CHANGES_SQL.format(
+        head_name=_head_name_sql(public),
+        now=as_of_sql("scope", "as_of"),
+        was=as_of_sql("scope", "since"),
+    )
+    params = {**as_of_params(scope or sheet.code, sheet.as_of), "since": since}
+    rows = _frame(conn, sql, scattered_only=sheet.scattered_only, **params)
+    rows["kinds"] = household_changes(rows, since)
+    changes = rows[rows["kinds"].map(bool)].reset_index(drop=True)
+    sheet.changes_since, sheet.changes = since, changes
+    first_kind = dict(zip(changes["id"], changes["kinds"].map(lambda k: k[0]), strict=True))
+    sheet.households["change"] = sheet.households["id"].map(first_kind)
 
 
 def fetch_context_layers(

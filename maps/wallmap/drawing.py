@@ -1,8 +1,9 @@
-"""The layers of the map frame, each a small function that draws and returns legend entries.
+"""The base layers of the map frame, each a small function that draws and returns legend entries.
 
-A layer is ``MapLayer(name, draw, zorder)``; :data:`MAP_LAYERS` is the drawing list. Adding a
-layer (coverage rings, relocation candidates, …) is one function here plus one entry in the
-list, and, if it comes from the database, one entry in ``layers.wallmap_data.CONTEXT_SQL``.
+A layer is ``MapLayer(name, draw, zorder)``; ``maps.wallmap.overlays.MAP_LAYERS`` is the
+drawing list, and the thematic overlays (coverage rings, relocation candidates, sectors,
+changes) live there. Adding a layer is one function plus one entry in the list, and, if it
+comes from the database, one entry in ``layers.wallmap_data.CONTEXT_SQL``.
 Every draw function returns the legend entries of what it actually drew, with live counts,
 so the legend never lists something that is not on the map.
 """
@@ -67,6 +68,7 @@ class LegendEntry:
     count: str = ""
 
 
+SECTION_CHANGES = "变化（外圈，户数）"
 SECTION_HOUSEHOLDS = "贫困户"
 SECTION_CATEGORY = "户类别（符号形状）"
 SECTION_CAUSE = "主要致贫原因（颜色）"
@@ -76,6 +78,7 @@ SECTION_WATER = "水系"
 SECTION_FACILITIES = "公共服务设施（镇内数量）"
 SECTION_RELIEF = "地形"
 SECTION_ORDER = (
+    SECTION_CHANGES,
     SECTION_HOUSEHOLDS,
     SECTION_CATEGORY,
     SECTION_CAUSE,
@@ -109,6 +112,7 @@ class ProjectedSheet:
     household_marks: pd.DataFrame | None = None
     cadre_names: dict = field(default_factory=dict)
     sector_labels: list = field(default_factory=list)  # (name, map point, colour) to label
+    changes: gpd.GeoDataFrame | None = None  # the change map's households (map CRS, unclipped)
 
 
 @dataclass(frozen=True)
@@ -566,7 +570,7 @@ def draw_households(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
         return []
     hh = displaced_households(hh, data.township, ctx)
     keep = ["id", "x_mm", "y_mm", "mx", "my", "status", "category", "cadre_id", "uncovered"]
-    keep += ["relocation"]
+    keep += ["relocation", "change", "sector"]
     data.household_marks = hh[[c for c in keep if c in hh]].assign(
         x=hh.geometry.x.to_numpy(),
         y=hh.geometry.y.to_numpy(),  # true position; mx, my dodged
@@ -727,131 +731,3 @@ def _households_by_cause(ax: Axes, hh: gpd.GeoDataFrame, ctx: DrawContext) -> li
         )
     entries += _category_entries(hh, base, edge, sym.NEUTRAL_HOUSEHOLD)
     return entries
-
-
-def draw_uncovered(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """A dark ring round each household the coverage analysis found uncovered (no hardened
-    road, piped water, clinic or cadre within the policy's reach). Drawn only when coverage
-    has been computed (``gongjian coverage``): the layer the coverage issue adds."""
-    marks = data.household_marks
-    if marks is None or "uncovered" not in marks or not marks["uncovered"].eq(True).any():
-        return []
-    uncovered = marks[marks["uncovered"].eq(True)]
-    size = ctx.paper.symbol("household") * 1.2  # within the displacement spacing
-    width = ctx.paper.symbol("household") * 0.14
-    ax.scatter(uncovered["mx"], uncovered["my"], s=size**2, marker="o", facecolors="none",
-               edgecolors=sym.UNCOVERED_RING, linewidths=width, zorder=13)  # fmt: skip
-    glyph = MarkerGlyph("o", "none", sym.UNCOVERED_RING, size, width)
-    label = "基础设施或帮扶未覆盖（外圈）"
-    return [LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(uncovered)))]
-
-
-#: relocation kind → (legend label, marker drawn round the household)
-RELOCATION_MARKS = {
-    "whole": ("搬迁对象：整体搬迁（六边形框）", "H"),  # not ▲: that is 特困供养户
-    "scattered": ("搬迁对象：插花搬迁（菱形框）", "D"),
-}
-
-
-def draw_relocation(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """Relocation candidates (不具备生产生活条件, seeds 001, 002 §12) as an orange frame round
-    the household (hexagon: whole hamlet, diamond: scattered), and the whole-hamlet
-    relocations (整体搬迁) as dashed outlines.
-    Drawn only once ``gongjian relocation`` has assessed the township."""
-    marks = data.household_marks
-    entries: list[LegendEntry] = []
-    if marks is not None and "relocation" in marks and marks["relocation"].notna().any():
-        size = ctx.paper.symbol("household") * 1.5
-        width = ctx.paper.symbol("household") * 0.12
-        for kind, (label, marker) in RELOCATION_MARKS.items():
-            chosen = marks[marks["relocation"] == kind]
-            if chosen.empty:
-                continue
-            ax.scatter(chosen["mx"], chosen["my"], s=size**2, marker=marker, facecolors="none",
-                       edgecolors=sym.RELOCATION_COLOUR, linewidths=width, zorder=13.5)  # fmt: skip
-            glyph = MarkerGlyph(marker, "none", sym.RELOCATION_COLOUR, size, width)
-            entries.append(
-                LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(chosen)))
-            )
-    groups = _groups_of_drawn_homes(data.layers.get("relocation_groups"), marks)
-    if not groups.empty:
-        ax.add_collection(
-            PatchCollection(
-                [PathPatch(polygon_path(g)) for g in groups.geometry],
-                facecolors="none",
-                edgecolors=sym.RELOCATION_COLOUR,
-                linewidths=ctx.lw(0.6),
-                linestyles=[(0, (4, 2))],
-                zorder=12.6,
-            )
-        )
-        glyph = PatchGlyph("none", sym.RELOCATION_COLOUR, None, 1.0, ctx.lw(0.6), (0, (4, 2)))
-        entries.append(
-            LegendEntry(SECTION_HOUSEHOLDS, "整体搬迁自然村范围", glyph, f"{len(groups)} 处")
-        )
-    return entries
-
-
-def _groups_of_drawn_homes(groups: gpd.GeoDataFrame | None, marks) -> gpd.GeoDataFrame:
-    """The whole-hamlet outlines around households this sheet draws: not the neighbouring
-    townships' groups inside the frame, nor those of households the sheet leaves out."""
-    if groups is None or groups.empty or marks is None or "relocation" not in marks:
-        return gpd.GeoDataFrame(geometry=[])
-    whole = marks[marks["relocation"] == "whole"]
-    if whole.empty:
-        return gpd.GeoDataFrame(geometry=[])
-    homes = shapely.points(whole["x"].to_numpy(), whole["y"].to_numpy())
-    tree = shapely.STRtree(homes)
-    hit = tree.query(groups.geometry.to_numpy(), predicate="intersects")[0]
-    return groups.iloc[sorted(set(hit))]
-
-
-def draw_sectors(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """分组包片: the area of each cadre's households (hull of their symbols) as a thin dashed
-    outline in the cadre's colour, named by the label pass. Optional (--sectors): with a
-    dozen cadres per village the outlines overlap, so the wall default leaves them off."""
-    marks = data.household_marks
-    if not ctx.sectors or marks is None or marks["cadre_id"].isna().all():
-        return []
-    pad = ctx.paper.symbol("household") * MM_PER_PT * ctx.view.metres_per_mm * 0.9
-    patches, colours = [], []
-    for i, (cadre, group) in enumerate(marks.dropna(subset=["cadre_id"]).groupby("cadre_id")):
-        hull = shapely.MultiPoint(group[["mx", "my"]].to_numpy()).convex_hull.buffer(pad)
-        colour = sym.SECTOR_COLOURS[i % len(sym.SECTOR_COLOURS)]
-        patches.append(PathPatch(polygon_path(hull)))
-        colours.append(colour)
-        top = group.loc[group["my"].idxmax()]
-        name = data.cadre_names.get(cadre, "")
-        if name:
-            data.sector_labels.append((name, (float(top["mx"]), float(top["my"]) + pad), colour))
-    ax.add_collection(
-        PatchCollection(
-            patches,
-            facecolors="none",
-            edgecolors=colours,
-            linewidths=ctx.lw(0.4),
-            linestyles=[(0, (3, 1.5))],
-            zorder=12.5,
-        )
-    )
-    glyph = PatchGlyph("none", sym.SECTOR_COLOURS[0], None, 1.0, ctx.lw(0.4), (0, (3, 1.5)))
-    return [
-        LegendEntry(SECTION_ADMIN, "帮扶责任人包片范围（标注姓名）", glyph, f"{len(patches)} 人")
-    ]
-
-
-#: Drawing order of the map frame (relief and labels are drawn by the frame itself).
-MAP_LAYERS: list[MapLayer] = [
-    MapLayer("villages", draw_villages, 2),
-    MapLayer("water", draw_water_areas, 3),
-    MapLayer("rivers", draw_rivers, 3.2),
-    MapLayer("roads", draw_roads, 5),
-    MapLayer("outside", draw_outside_mask, 5.9),
-    MapLayer("boundaries", draw_boundaries, 6),
-    MapLayer("hamlets", draw_hamlets, 7),
-    MapLayer("facilities", draw_facilities, 8),
-    MapLayer("households", draw_households, 10),
-    MapLayer("coverage", draw_uncovered, 13),
-    MapLayer("relocation", draw_relocation, 13.5),
-    MapLayer("sectors", draw_sectors, 12.5),
-]

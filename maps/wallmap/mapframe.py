@@ -19,10 +19,11 @@ from shapely.ops import polylabel
 
 from layers.wallmap_data import SheetData
 from maps.wallmap import symbology as sym
-from maps.wallmap.drawing import MAP_LAYERS, DrawContext, LegendEntry, ProjectedSheet, halo_text
+from maps.wallmap.drawing import DrawContext, LegendEntry, ProjectedSheet, halo_text
 from maps.wallmap.furniture import QrSpec, draw_furniture
 from maps.wallmap.hillshade import shaded_relief
 from maps.wallmap.labels import Box, Candidate, LabelBoxes, around, place, spiral, text_size_mm
+from maps.wallmap.overlays import MAP_LAYERS
 from maps.wallmap.paper import MM_PER_PT, Paper
 from maps.wallmap.view import MapView, project
 
@@ -58,6 +59,7 @@ def projected_sheet(sheet: SheetData, view: MapView) -> ProjectedSheet:
         layers={name: project(frame, view) for name, frame in sheet.layers.items()},
         seat=seat,
         cadre_names=dict(zip(sheet.cadres["cadre_id"], sheet.cadres["name"], strict=True)),
+        changes=None if sheet.changes is None else project(sheet.changes, view, clip=False),
     )
 
 

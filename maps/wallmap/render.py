@@ -125,6 +125,7 @@ def render_township_map(
     sectors: bool = False,
     page: int = 1,
     web_base_url: str | None = DEFAULT_WEB_BASE_URL,
+    changes_since: dt.date | None = None,
 ) -> bytes:
     """The 攻坚图 of township ``code`` as bytes of a PDF, PNG or SVG.
 
@@ -142,7 +143,13 @@ def render_township_map(
     if options.fmt == "html":
         return render_html(engine, code, public=public, as_of=as_of, scope=scope)
     sheet = fetch_township_sheet(
-        engine, code, as_of=as_of, public=public, scattered_only=scattered_only, scope=scope
+        engine,
+        code,
+        as_of=as_of,
+        public=public,
+        scattered_only=scattered_only,
+        scope=scope,
+        changes_since=changes_since,
     )
     rendered = build_sheet(sheet, options)
     try:
@@ -212,10 +219,13 @@ def build_sheet(sheet: SheetData, options: MapOptions) -> RenderedSheet:
     # tiles: the 附表 come on the tiles' paper (a table needs no scale, and the office
     # printer that prints the tiles prints them too)
     appendix_paper = Paper.named(options.tiles, "portrait") if options.tiles else paper
-    pages = [fig]
-    pages += continuation_pages(
-        sheet, appendix_paper, stats if "stats" in continued else None, pairing
-    )
+    blocks = change_blocks(sheet)
+    if "stats" in continued:
+        blocks.append((STATS_TITLE, stats))
+    if pairing is not None:
+        group = sheet.work_group_name or "帮扶工作组"
+        blocks.append((f"{group}成员及结对帮扶户（帮扶责任人—贫困户）", pairing))
+    pages = [fig, *continuation_pages(sheet, appendix_paper, blocks)]
     for number, page in enumerate(pages, start=1):
         page_label = f"第 {number} 页 / 共 {len(pages)} 页" if len(pages) > 1 else ""
         notes = panels.sheet_notes(sheet, frame, plan.view.scale, page_label)
@@ -342,24 +352,25 @@ def _band(ax, paper: Paper, sheet: SheetData, plan: SheetPlan, table: Table, sta
     draw_table(ax, table, (x + left, y, w - left, body - y), plan.band_size)
 
 
+def change_blocks(sheet: SheetData) -> list[tuple[str, Table]]:
+    """The change map's tables (per village, then per household), when it is one."""
+    if sheet.changes is None:
+        return []
+    since = f"{sheet.changes_since:%Y-%m-%d}"
+    return [
+        (f"自 {since} 以来的变化（各村户数）", content.change_summary_table(sheet)),
+        (f"自 {since} 以来有变化的户", content.change_list_table(sheet)),
+    ]
+
+
 def continuation_pages(
-    sheet: SheetData, paper: Paper, stats: Table | None, pairing: Table | None
+    sheet: SheetData, paper: Paper, blocks: list[tuple[str, Table]]
 ) -> list[Figure]:
-    """附表 pages of the same paper: statistics (if it did not fit) and the pairing table."""
-    if stats is None and pairing is None:
+    """附表 pages of ``paper``: each (title, table) block in turn, flowing over pages."""
+    if not blocks:
         return []
     pages: list[Figure] = []
     max_pt = paper.table_pt()[0]  # 附表 pages have room: the largest table type
-    blocks = []
-    if stats is not None:
-        blocks.append((STATS_TITLE, stats))
-    if pairing is not None:
-        blocks.append(
-            (
-                f"{sheet.work_group_name or '帮扶工作组'}成员及结对帮扶户（帮扶责任人—贫困户）",
-                pairing,
-            )
-        )
     fig = ax = None
     top = bottom = 0.0
     bx, by, bw, bh = body_rect(paper)
