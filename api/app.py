@@ -30,6 +30,7 @@ from api.routers import (
     webmap,
 )
 from api.settings import ApiSettings
+from layers import sectors as _sectors  # noqa: F401  (registers the sector layer)
 from layers.access import restricted_engine
 from layers.changes import ChangeWatcher
 from layers.features import REGISTRY, register_model_tables

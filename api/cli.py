@@ -14,6 +14,7 @@ from api import (
     cli_relocation,
     cli_reports,
     cli_routes,
+    cli_sectors,
     cli_users,
 )
 from api.cli_common import actor, fail, out, ready_engine
@@ -38,6 +39,7 @@ cli_maps.register(app)
 cli_reports.register(app)
 cli_relocation.register(app)
 cli_routes.register(app)
+cli_sectors.register(app)
 
 
 @db_app.command("up")
