@@ -39,6 +39,11 @@ def township(
     sectors: bool = typer.Option(
         False, "--sectors", help="Outline each cadre's households (分组包片) with the name."
     ),
+    sector_plan: bool = typer.Option(
+        False,
+        "--sector-plan",
+        help="Overlay the sectors proposed (or accepted) by `gongjian sectors`, named.",
+    ),
     changes_since: str = typer.Option(
         None,
         "--changes-since",
@@ -102,6 +107,7 @@ def township(
                 public=public,
                 scattered_only=options.scattered_only,
                 changes_since=parse_date(changes_since, "--changes-since"),
+                sector_plan=sector_plan,
             )
             rendered = build_sheet(sheet, options)
             try:

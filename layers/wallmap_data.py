@@ -187,6 +187,14 @@ WHERE NOT :scattered_only OR h.scattered
 ORDER BY coalesce(n.village_code, w.village_code), h.household_no
 """
 
+# The township's stored 分组包片 sectors (``gongjian sectors``), for the wall map's overlay.
+SECTOR_PLAN_SQL = """
+SELECT s.cadre_id AS id, c.name, s.status, s.households, s.hamlets, s.contiguous, s.geom
+FROM sector s JOIN cadre c ON c.id = s.cadre_id
+WHERE s.township_code = :code AND s.geom IS NOT NULL
+ORDER BY s.cadre_id
+"""
+
 DEM_SQL = """
 SELECT path FROM raster
 WHERE kind = 'dem' AND ST_Intersects(bounds, (SELECT geom FROM township WHERE code = :code))
@@ -204,6 +212,7 @@ def fetch_township_sheet(
     scope: str | None = None,
     margin: float = CONTEXT_MARGIN,
     changes_since: dt.date | None = None,
+    sector_plan: bool = False,
 ) -> SheetData:
     """Read everything the 攻坚图 of township ``code`` shows.
 
@@ -213,8 +222,9 @@ def fetch_township_sheet(
     ``as_of`` defaults to the township's latest effective date in the archive.
     ``changes_since`` (a day before ``as_of``) makes a change map: what the archive records
     changed since then (exits, 返贫, new registrations, moves; see ``geo.changes``).
-    Raises TownshipNotFound for an unknown code; ChangesSinceError when ``changes_since`` is not
-    before ``as_of``.
+    ``sector_plan`` adds the township's stored sectors (``gongjian sectors``) as the layer
+    ``sector_plan``. Raises TownshipNotFound for an unknown code; ChangesSinceError when
+    ``changes_since`` is not before ``as_of``.
     """
     with engine.connect() as conn, conn.begin():
         conn.execute(sa.text("SET TRANSACTION READ ONLY"))
@@ -270,6 +280,8 @@ def fetch_township_sheet(
         )
         if changes_since is not None:
             _add_changes(conn, sheet, changes_since, scope, public)
+        if sector_plan:  # the overlay of `gongjian sectors`' proposal (or accepted sectors)
+            sheet.layers["sector_plan"] = _frame(conn, SECTOR_PLAN_SQL, code=code)
     return sheet
 
 

@@ -150,6 +150,29 @@ def draw_sectors(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Legen
     ]
 
 
+def draw_sector_plan(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
+    """The stored 分组包片 proposal of ``gongjian sectors`` (or the accepted one): each
+    member's sector outlined in a colour of its own and named by the label pass."""
+    plan = data.layers.get("sector_plan")
+    if plan is None or plan.empty:
+        return []
+    patches, colours = [], []
+    for i, row in enumerate(plan.itertuples(index=False)):
+        colour = sym.SECTOR_COLOURS[i % len(sym.SECTOR_COLOURS)]
+        patches.append(PathPatch(polygon_path(row.geometry)))
+        colours.append(colour)
+        point = row.geometry.representative_point()
+        data.sector_labels.append((row.name, (point.x, point.y), colour))
+    ax.add_collection(
+        PatchCollection(patches, facecolors="none", edgecolors=colours, linewidths=ctx.lw(0.6),
+                        zorder=12.6)
+    )  # fmt: skip
+    accepted = (plan["status"] == "accepted").all()
+    label = "分组包片（已采纳，标注成员姓名）" if accepted else "分组包片方案（建议，标注成员姓名）"
+    glyph = PatchGlyph("none", sym.SECTOR_COLOURS[0], None, 1.0, ctx.lw(0.6))
+    return [LegendEntry(SECTION_ADMIN, label, glyph, f"{len(plan)} 人")]
+
+
 #: change kind → (ring colour, marker); returned and new stand out most
 CHANGE_MARKS = {
     "returned": ("#c51b7d", "s"),
@@ -227,5 +250,6 @@ MAP_LAYERS: list[MapLayer] = [
     MapLayer("coverage", draw_uncovered, 13),
     MapLayer("relocation", draw_relocation, 13.5),
     MapLayer("sectors", draw_sectors, 12.5),
+    MapLayer("sector_plan", draw_sector_plan, 12.6),
     MapLayer("changes", draw_changes, 13.9),
 ]
