@@ -43,15 +43,15 @@ def sectors(
         fail(str(exc), 2)
     table = Table(title=f"{inputs.name}分组包片 ({len(inputs.problem.members)} members, "
                   f"{len(inputs.problem.households):,} households)")  # fmt: skip
-    for column in ("division", "max imbalance %", "mean travel min", "total travel min",
-                   "contiguous", "non-contiguous members"):  # fmt: skip
+    for column in ("division", "max imbalance %", "round trip min (mean)",
+                   "arrival min (mean)", "contiguous", "non-contiguous members"):  # fmt: skip
         table.add_column(column, justify="right" if "min" in column or "%" in column else "left")
     for report in (comparison.ours, comparison.current):
         table.add_row(
             report.name,
             f"{report.max_imbalance_pct:.1f}",
+            f"{report.mean_round_trip_min:.1f}",
             f"{report.mean_travel_min:.1f}",
-            f"{report.total_travel_min:,.0f}",
             "yes" if report.all_contiguous else "no",
             str(int((~report.sectors["contiguous"]).sum())),
         )

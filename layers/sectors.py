@@ -15,7 +15,6 @@ The division itself is ``geo.sectors`` (no database). Here:
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -230,7 +229,6 @@ def _sector_rows(comparison: SectorComparison) -> list[dict]:
 def accept(engine: Engine, code: str, actor: str) -> int:
     """Pair every household of the township's stored proposal with its member; returns the
     households whose cadre changed (each audited). Raises SectorError without a proposal."""
-    day = dt.date.today()
     with engine.begin() as conn:
         rows = conn.execute(
             sa.text(
@@ -260,10 +258,10 @@ def accept(engine: Engine, code: str, actor: str) -> int:
                     conn,
                     "household",
                     household_id,
-                    "sector_accept",
+                    "update",
                     actor,
                     {"cadre_id": old},
-                    {"cadre_id": cadre_id, "sector_township": code, "on": day.isoformat()},
+                    {"cadre_id": cadre_id, "reason": f"分组包片 accepted for {code}"},
                 )
                 changed += 1
         conn.execute(
