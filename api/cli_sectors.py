@@ -57,9 +57,8 @@ def sectors(
         )
     out.print(table)
     if output is not None:
-        frame = comparison.ours.sectors.assign(
-            name=comparison.ours.sectors["member"].map(inputs.member_names)
-        )
+        frame = comparison.ours.sectors.round({"travel_min": 1, "arrival_min": 1})
+        frame = frame.assign(name=frame["member"].map(inputs.member_names))
         frame.to_csv(output, index=False)
         out.print(f"wrote {output}", highlight=False)
     if accept:

@@ -82,6 +82,7 @@ ORDER BY resolution_m, id LIMIT 1
 """
 
 METRES_PER_DEGREE = 111_000.0
+OUTLINE_M = 80.0  # a sector's outline: this far round each of its homes
 
 
 @dataclass
@@ -198,7 +199,8 @@ def store(engine: Engine, comparison: SectorComparison) -> int:
 
 
 def _sector_rows(comparison: SectorComparison) -> list[dict]:
-    """One row per member: counts, travel, ids, and the outline of their households."""
+    """One row per member: counts, travel, ids, and the outline of their households (patches
+    round their homes, not a hull: a hull would paint other members' hamlets between)."""
     inputs, proposal = comparison.inputs, comparison.proposal
     homes = inputs.households.assign(member=inputs.households["id"].map(proposal))
     metric = homes.to_crs(inputs.crs)
@@ -207,9 +209,9 @@ def _sector_rows(comparison: SectorComparison) -> list[dict]:
     for member in inputs.problem.members:
         mine = metric[metric["member"] == member]
         outline = None
-        if not mine.empty:
-            hull = shapely.MultiPoint(shapely.get_coordinates(mine.geometry.to_numpy()))
-            area = hull.convex_hull.buffer(60.0)
+        if not mine.empty:  # the member's homes, 80 m round each: one patch per hamlet part
+            area = shapely.union_all(shapely.buffer(mine.geometry.to_numpy(), OUTLINE_M, 8))
+            area = area.simplify(OUTLINE_M / 8)
             outline = gpd.GeoSeries([area], crs=inputs.crs).to_crs(4326).iloc[0].wkt
         rows.append(
             {

@@ -189,7 +189,8 @@ ORDER BY coalesce(n.village_code, w.village_code), h.household_no
 
 # The township's stored 分组包片 sectors (``gongjian sectors``), for the wall map's overlay.
 SECTOR_PLAN_SQL = """
-SELECT s.cadre_id AS id, c.name, s.status, s.households, s.hamlets, s.contiguous, s.geom
+SELECT s.cadre_id AS id, c.name, s.status, s.households, s.hamlets, s.contiguous,
+       s.household_ids, s.geom
 FROM sector s JOIN cadre c ON c.id = s.cadre_id
 WHERE s.township_code = :code AND s.geom IS NOT NULL
 ORDER BY s.cadre_id

@@ -228,3 +228,29 @@ def test_atlas_cover_counts_by_status_as_the_sheets_do(demo_world, busiest, engi
         )
         assert expected in text, (expected, text[:400])
     assert returned_somewhere  # the demo has 返贫 households, so the split is tested
+
+
+def test_http_route_serves_each_page_and_the_asked_date(busiest, engine):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from layers.access import add_user
+
+    name = "test-wallmap-pages"
+    token = add_user(engine, name, "viewer", busiest, actor="test")
+    first_exit = _first_exit(engine, busiest)
+    day = first_exit - dt.timedelta(days=1)
+    try:
+        with TestClient(create_app(engine)) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            url = f"/maps/townships/{busiest}/gongjian"
+            second = client.get(f"{url}.svg", params={"paper": "A2", "page": 2}, headers=headers)
+            assert second.status_code == 200 and "附表" in second.text
+            html = client.get(f"{url}.html", params={"as_of": day.isoformat()}, headers=headers)
+            assert html.status_code == 200 and f"截至 {day:%Y-%m-%d}" in html.text
+            assert "exited" not in _html_statuses(html.text)
+            missing = client.get(f"{url}.png", params={"paper": "A2", "page": 99}, headers=headers)
+            assert missing.status_code == 404
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM api_user WHERE name = :n"), {"n": name})

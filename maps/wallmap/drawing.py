@@ -570,7 +570,7 @@ def draw_households(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
         return []
     hh = displaced_households(hh, data.township, ctx)
     keep = ["id", "x_mm", "y_mm", "mx", "my", "status", "category", "cadre_id", "uncovered"]
-    keep += ["relocation", "change", "sector"]
+    keep += ["relocation", "change", "hamlet_id"]
     data.household_marks = hh[[c for c in keep if c in hh]].assign(
         x=hh.geometry.x.to_numpy(),
         y=hh.geometry.y.to_numpy(),  # true position; mx, my dodged

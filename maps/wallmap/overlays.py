@@ -151,25 +151,37 @@ def draw_sectors(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Legen
 
 
 def draw_sector_plan(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """The stored 分组包片 proposal of ``gongjian sectors`` (or the accepted one): each
-    member's sector outlined in a colour of its own and named by the label pass."""
-    plan = data.layers.get("sector_plan")
-    if plan is None or plan.empty:
+    """The stored 分组包片 proposal of ``gongjian sectors`` (or the accepted one): round each
+    member's household symbols, per hamlet, an outline in the member's colour, named by the
+    label pass (no hull across the hamlets between: they belong to other members)."""
+    plan, marks = data.layers.get("sector_plan"), data.household_marks
+    if plan is None or plan.empty or marks is None:
         return []
+    pad = ctx.paper.symbol("household") * MM_PER_PT * ctx.view.metres_per_mm * 0.9
     patches, colours = [], []
     for i, row in enumerate(plan.itertuples(index=False)):
+        mine = marks[marks["id"].isin(row.household_ids)]
+        if mine.empty:
+            continue
         colour = sym.SECTOR_COLOURS[i % len(sym.SECTOR_COLOURS)]
-        patches.append(PathPatch(polygon_path(row.geometry)))
-        colours.append(colour)
-        point = row.geometry.representative_point()
-        data.sector_labels.append((row.name, (point.x, point.y), colour))
+        parts = [
+            shapely.MultiPoint(g[["mx", "my"]].to_numpy()).convex_hull.buffer(pad)
+            for _, g in mine.groupby("hamlet_id")
+        ]
+        for part in parts:
+            patches.append(PathPatch(polygon_path(part)))
+            colours.append(colour)
+        top = max(parts, key=lambda g: g.area).bounds
+        data.sector_labels.append((row.name, ((top[0] + top[2]) / 2, top[3]), colour))
+    if not patches:
+        return []
     ax.add_collection(
-        PatchCollection(patches, facecolors="none", edgecolors=colours, linewidths=ctx.lw(0.6),
+        PatchCollection(patches, facecolors="none", edgecolors=colours, linewidths=ctx.lw(0.5),
                         zorder=12.6)
     )  # fmt: skip
     accepted = (plan["status"] == "accepted").all()
     label = "分组包片（已采纳，标注成员姓名）" if accepted else "分组包片方案（建议，标注成员姓名）"
-    glyph = PatchGlyph("none", sym.SECTOR_COLOURS[0], None, 1.0, ctx.lw(0.6))
+    glyph = PatchGlyph("none", sym.SECTOR_COLOURS[0], None, 1.0, ctx.lw(0.5))
     return [LegendEntry(SECTION_ADMIN, label, glyph, f"{len(plan)} 人")]
 
 
