@@ -159,11 +159,13 @@ def county(
     output: Path = typer.Option(None, "-o", "--output", help="PDF to write."),
 ) -> None:
     """One multi-page PDF with the 攻坚图 of every township of a county (an atlas)."""
+    from api.settings import ApiSettings
     from layers.wallmap_data import county_township_codes
     from maps.wallmap.atlas import render_county_atlas
     from maps.wallmap.render import WallmapError
 
     engine = ready_engine()
+    web_base_url = ApiSettings().web_base_url()
     target = output or Path(f"{code}_攻坚图集_{paper.upper()}.pdf")
     total = len(county_township_codes(engine, code))
     try:
@@ -180,10 +182,17 @@ def county(
                     as_of=parse_date(as_of),
                     color_by=color_by,
                     progress=lambda _: progress.advance(task),
+                    web_base_url=web_base_url,
                 )
         else:
             pdf = render_county_atlas(
-                engine, code, paper=paper, public=public, as_of=parse_date(as_of), color_by=color_by
+                engine,
+                code,
+                paper=paper,
+                public=public,
+                as_of=parse_date(as_of),
+                color_by=color_by,
+                web_base_url=web_base_url,
             )
     except WallmapError as exc:
         fail(str(exc), 2)

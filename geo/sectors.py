@@ -4,8 +4,9 @@ Seed 004 asks each township work group to divide its scattered poor households a
 members; seeds 003/004: every household a cadre. Here each member gets a run of hamlets
 (自然村) and their households such that
 
-* **balanced**: every member has ⌊N/k⌋ or ⌈N/k⌉ of the N households (within ±10 % of the
-  mean whenever N/k ≥ 5; a hamlet larger than one share is split between members);
+* **balanced**: every member's share of the N households is within ±10 % of the mean N/k,
+  or ⌊N/k⌋ / ⌈N/k⌉ when no whole number is (:func:`allowed_sizes`); a hamlet larger than
+  one share is split between members;
 * **contiguous**: a member's hamlets are connected in the hamlet graph (two hamlets are
   neighbours when their Voronoi cells touch: the Delaunay triangulation of the hamlets that
   have households);

@@ -26,7 +26,15 @@ from maps.wallmap import symbology as sym
 from maps.wallmap.drawing import halo_text
 from maps.wallmap.paper import MM_PER_PT, Paper
 from maps.wallmap.projection import LocalFrame
-from maps.wallmap.render import MapOptions, WallmapError, build_sheet, close, save, save_page
+from maps.wallmap.render import (
+    DEFAULT_WEB_BASE_URL,
+    MapOptions,
+    WallmapError,
+    build_sheet,
+    close,
+    save,
+    save_page,
+)
 
 Progress = Callable[[str], None]
 
@@ -41,6 +49,7 @@ def render_county_atlas(
     color_by: str = "status",
     scattered_only: bool = True,
     progress: Progress | None = None,
+    web_base_url: str | None = DEFAULT_WEB_BASE_URL,
 ) -> bytes:
     """One PDF: a contents page (the county's townships, households, page numbers), then the
     攻坚图 of every township of ``county`` with its 附表 pages, all on ``paper``."""
@@ -50,7 +59,11 @@ def render_county_atlas(
     if not codes or name is None:
         raise WallmapError(f"no townships in county {county!r}")
     options = MapOptions(
-        paper=paper, color_by=color_by, public=public, scattered_only=scattered_only
+        paper=paper,
+        color_by=color_by,
+        public=public,
+        scattered_only=scattered_only,
+        web_base_url=web_base_url,
     ).check()
     buffer = io.BytesIO()
     rendered_sheets, page_numbers, page = [], {}, 2
