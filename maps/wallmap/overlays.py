@@ -27,7 +27,6 @@ from maps.wallmap.drawing import (
     draw_boundaries,
     draw_facilities,
     draw_hamlets,
-    draw_households,
     draw_outside_mask,
     draw_rivers,
     draw_roads,
@@ -36,6 +35,7 @@ from maps.wallmap.drawing import (
     households_text,
     polygon_path,
 )
+from maps.wallmap.households import draw_households
 from maps.wallmap.paper import MM_PER_PT
 
 
