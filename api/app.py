@@ -34,6 +34,7 @@ from api.routers import (
 )
 from api.security import SecurityHeaders, origins_of
 from api.settings import ApiSettings
+from layers import sectors as _sectors  # noqa: F401  (registers the sector layer)
 from layers.access import restricted_engine
 from layers.changes import ChangeWatcher
 from layers.datasets import synthetic_note

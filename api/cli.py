@@ -17,6 +17,7 @@ from api import (
     cli_reports,
     cli_routes,
     cli_scenario,
+    cli_sectors,
     cli_siting,
     cli_users,
 )
@@ -46,6 +47,7 @@ cli_relocation.register(app)
 cli_routes.register(app)
 cli_siting.register(app)
 cli_scenario.register(app)
+cli_sectors.register(app)
 
 
 @db_app.command("up")

@@ -25,7 +25,9 @@ def township(
     fmt: str = typer.Option("pdf", "--format", help="pdf, png, svg or html."),
     dpi: int = typer.Option(None, "--dpi", help="PNG resolution (default 150)."),
     as_of: str = typer.Option(
-        None, "--as-of", help="Status as of this date (YYYY-MM-DD; default today)."
+        None,
+        "--as-of",
+        help="Status as of this date (YYYY-MM-DD; default the latest effective date in the data).",
     ),
     public: bool = typer.Option(False, "--public", help="Mask household names (officials' stay)."),
     tiles: str = typer.Option(
@@ -37,6 +39,17 @@ def township(
     sectors: bool = typer.Option(
         False, "--sectors", help="Outline each cadre's households (分组包片) with the name."
     ),
+    sector_plan: bool = typer.Option(
+        False,
+        "--sector-plan",
+        help="Overlay the sectors proposed (or accepted) by `gongjian sectors`, named.",
+    ),
+    changes_since: str = typer.Option(
+        None,
+        "--changes-since",
+        help="Change map: ring the households that exited, returned to poverty (返贫), were "
+        "newly registered or moved since this date (YYYY-MM-DD), with a change table.",
+    ),
     all_households: bool = typer.Option(
         False, "--all-households", help="Also the households of the provincial key villages."
     ),
@@ -47,8 +60,13 @@ def township(
         None, "--scenario", help="Draw a scenario's proposed changes over it: a 规划图."
     ),
 ) -> None:
-    """Draw the 攻坚图 of a township: map, legend, statistics, roster and pairing table."""
-    from layers.wallmap_data import TownshipNotFound
+    """Draw the 攻坚图 of a township: map, legend, statistics, roster and pairing table.
+
+    PDF holds every page; PNG and SVG write one file per page: FILE for the map, FILE-2,
+    FILE-3, … for the 附表. With --tiles the PDF holds the index, the tiles and the 附表.
+    """
+    from api.settings import ApiSettings
+    from layers.wallmap_data import ChangesSinceError, TownshipNotFound
     from maps.wallmap.render import (
         MapOptions,
         WallmapError,
@@ -56,12 +74,21 @@ def township(
         close,
         render_html,
         save,
-        save_pages_png,
+        save_page,
     )
 
     options = _options(
         MapOptions(
-            paper, orientation, fmt, dpi, public, color_by, tiles, not all_households, sectors
+            paper,
+            orientation,
+            fmt,
+            dpi,
+            public,
+            color_by,
+            tiles,
+            not all_households,
+            sectors,
+            ApiSettings().web_base_url(),
         )
     )
     engine = ready_engine()
@@ -85,16 +112,18 @@ def township(
                 as_of=parse_date(as_of),
                 public=public,
                 scattered_only=options.scattered_only,
+                changes_since=parse_date(changes_since, "--changes-since"),
+                sector_plan=sector_plan,
             )
             if scenario is not None:
                 _lay_plan(engine, sheet, scenario)
             rendered = build_sheet(sheet, options)
             try:
                 target.write_bytes(save(rendered, options))
-                extra = _extra_pages(rendered, options, target, save_pages_png)
+                extra = _extra_pages(rendered, options, target, save_page)
             finally:
                 close(rendered)
-    except (TownshipNotFound, WallmapError) as exc:
+    except (TownshipNotFound, WallmapError, ChangesSinceError) as exc:
         fail(str(exc), 2)
     plan = rendered.plan
     out.print(
@@ -103,18 +132,27 @@ def township(
         + (", 示例数据（合成）" if sheet.synthetic else ""),
         highlight=False,
     )
+    if sheet.changes is not None:
+        from geo.changes import KINDS, count_changes
+
+        counts = count_changes(sheet.changes["kinds"])
+        out.print(
+            f"changes since {sheet.changes_since}: "
+            + ", ".join(f"{label} {counts[k]:,}" for k, label in KINDS.items()),
+            highlight=False,
+        )
     for path in extra:
         out.print(f"wrote {path}", highlight=False)
 
 
-def _extra_pages(rendered, options, target: Path, save_pages_png) -> list[Path]:
+def _extra_pages(rendered, options, target: Path, save_page) -> list[Path]:
     """PNG/SVG hold one page: the 附表 pages go next to it as FILE-2.png, FILE-3.png, …"""
-    if options.fmt != "png" or len(rendered.pages) == 1:
+    if options.fmt not in ("png", "svg") or options.tiles or len(rendered.pages) == 1:
         return []
     paths = []
-    for number, data in enumerate(save_pages_png(rendered, options.dpi or 150)[1:], start=2):
+    for number, figure in enumerate(rendered.pages[1:], start=2):
         path = target.with_name(f"{target.stem}-{number}{target.suffix}")
-        path.write_bytes(data)
+        path.write_bytes(save_page(figure, options.fmt, options.dpi))
         paths.append(path)
     return paths
 
@@ -129,11 +167,13 @@ def county(
     output: Path = typer.Option(None, "-o", "--output", help="PDF to write."),
 ) -> None:
     """One multi-page PDF with the 攻坚图 of every township of a county (an atlas)."""
+    from api.settings import ApiSettings
     from layers.wallmap_data import county_township_codes
     from maps.wallmap.atlas import render_county_atlas
     from maps.wallmap.render import WallmapError
 
     engine = ready_engine()
+    web_base_url = ApiSettings().web_base_url()
     target = output or Path(f"{code}_攻坚图集_{paper.upper()}.pdf")
     total = len(county_township_codes(engine, code))
     try:
@@ -150,10 +190,17 @@ def county(
                     as_of=parse_date(as_of),
                     color_by=color_by,
                     progress=lambda _: progress.advance(task),
+                    web_base_url=web_base_url,
                 )
         else:
             pdf = render_county_atlas(
-                engine, code, paper=paper, public=public, as_of=parse_date(as_of), color_by=color_by
+                engine,
+                code,
+                paper=paper,
+                public=public,
+                as_of=parse_date(as_of),
+                color_by=color_by,
+                web_base_url=web_base_url,
             )
     except WallmapError as exc:
         fail(str(exc), 2)

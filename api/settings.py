@@ -37,3 +37,10 @@ class ApiSettings(BaseSettings):
     field_photo_max_mb: float = Field(default=5, gt=0)
     # JSON list, e.g. GONGJIAN_ONLINE_TILES='[{"name": "OSM", "url": "https://…/{z}/{x}/{y}.png"}]'
     online_tiles: list[OnlineTiles] = Field(default_factory=list)
+    # The address phones and other computers reach this server at, e.g.
+    # http://192.168.1.10:8000: the QR code on every printed 攻坚图 links to its web twin there.
+    # Unset: the HTTP route uses the address the request came to, the CLI http://HOST:PORT.
+    public_url: str | None = None
+
+    def web_base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -119,7 +119,7 @@ def time_ours(gpkg: Path, out_pdf: Path, out_png: Path, repeat: int) -> tuple[fl
     from dataclasses import replace
 
     from maps.fonts import use_cjk_fonts
-    from maps.wallmap.render import MapOptions, build_sheet, close, save, save_pages_png
+    from maps.wallmap.render import MapOptions, build_sheet, close, save, save_page
 
     use_cjk_fonts()  # start-up, like QGIS's initQgis: not timed
     options = MapOptions(paper="A1").check()
@@ -145,7 +145,7 @@ def time_ours(gpkg: Path, out_pdf: Path, out_png: Path, repeat: int) -> tuple[fl
             "households": len(sheet.households),
         }
         if not out_png.exists():
-            out_png.write_bytes(save_pages_png(rendered, 40)[0])
+            out_png.write_bytes(save_page(rendered.pages[0], "png", 40))
         close(rendered)
     return best_sheet, best_all, info
 

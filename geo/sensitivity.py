@@ -140,21 +140,22 @@ PUBLIC_NAMES: frozenset[str] = frozenset(
     bounds cadre_id cadres cadres_over_limit candidate candidates capacity_households category
     cells changed check_clothing check_education check_food check_housing check_medical checks
     city city_code client_id clinic_id clinic_min clinic_record_mismatch clock_skew_s code
-    committee computed_at county_code created_at created_by criteria criteria_counts date day
-    day_id day_start_min days departure_min description distance_m duty elevation_m eligible
-    eligible_households end_geom end_name epsg evidence exit_year expires_at facility_id
-    fingerprint finish_min flag_cadre flag_clinic flag_hamlet_road flag_health_centre flag_road
-    flag_school flag_village_clinic flag_water flags flood_level from_candidates_max_min
-    from_candidates_mean_min geom geometry group_key groups hamlet hamlet_id hamlet_name hamlets
-    hamlets_needing_road hard hardened_connected hardened_road_m hardening_reason
-    has_standard_clinic hazard_kind hazard_level hazard_share health_centre_id health_centre_min
-    hours household_id household_no household_version households households_per_cadre
-    housing_status id income_year inspector inspectors is_poor_village karst key_level kind
-    label labour_capacity labour_members lacks_standard_clinic lat latitude leg_m leg_min level
-    line listed_road_km listed_road_surface listed_safe_water loaded_at lon longitude
-    low_piped_share main_cause max_cadre_load measure media_type members minutes must_visit name
-    needs_hardening network official_name order pairing_city params path people photo_sha256
-    piped_household_share piped_share piped_water plan_id planned point poor_villages
+    committee computed_at contiguous county_code created_at created_by criteria criteria_counts
+    date day day_id day_start_min days departure_min description distance_m duty elevation_m
+    eligible eligible_households end_geom end_name epsg evidence exit_year expires_at
+    facility_id fingerprint finish_min flag_cadre flag_clinic flag_hamlet_road
+    flag_health_centre flag_road flag_school flag_village_clinic flag_water flags flood_level
+    from_candidates_max_min from_candidates_mean_min geom geometry group_key groups hamlet
+    hamlet_id hamlet_ids hamlet_name hamlets hamlets_needing_road hard hardened_connected
+    hardened_road_m hardening_reason has_standard_clinic hazard_kind hazard_level hazard_share
+    health_centre_id health_centre_min hours household_id household_ids household_no
+    household_version households households_per_cadre housing_status id income_year inspector
+    inspectors is_poor_village karst key_level kind label labour_capacity labour_members
+    lacks_standard_clinic lat latitude leg_m leg_min level line listed_road_km
+    listed_road_surface listed_safe_water loaded_at lon longitude low_piped_share main_cause
+    max_cadre_load measure media_type members minutes must_visit name needs_hardening network
+    official_name order pairing_city params path people photo_sha256 piped_household_share
+    piped_share piped_water plan_id planned point poor_villages
     poor_villages_without_standard_clinic population priority profile profile_name
     profile_values rank reachable_candidates reason reason_text reasons received_at recorded_at
     registered_year relation relief_m relocated relocation resolution_m result risk_reasons

@@ -165,6 +165,24 @@ def data_date(conn: sa.Connection, scope: str | None = None) -> dt.date:
     return last_day or dt.date.today()
 
 
+def latest_effective_date(conn: sa.Connection, scope: str | None = None) -> dt.date:
+    """The last effective date (生效日期) in the archive of an area: the default 截至 date of
+    the wall map, so a sheet of data that ends in 2018 says 2018, not the day it was printed.
+
+    Changes dated in the future do not count; an area without any record gives today.
+    """
+    lo, hi = scope_range(scope)
+    day = conn.execute(
+        sa.text(
+            "SELECT max(valid_from) FROM household_history "
+            "WHERE village_code BETWEEN CAST(:lo AS char(12)) AND CAST(:hi AS char(12)) "
+            "AND valid_from <= current_date"
+        ),
+        {"lo": lo, "hi": hi},
+    ).scalar()
+    return day or dt.date.today()
+
+
 # --- the demo's history --------------------------------------------------------------------
 
 # Exits are assessed through the year but mostly in its last quarter (annual 验收, seed 003):

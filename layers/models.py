@@ -1486,6 +1486,36 @@ class RelocationSite(Base):
     synthetic: Mapped[bool] = synthetic_flag()
 
 
+class Sector(Base):
+    """A work-group member's sector (分组包片): proposed by ``gongjian sectors`` or accepted
+    (then the households are paired with the member)."""
+
+    __tablename__ = "sector"
+    __table_args__ = (
+        CheckConstraint("status IN ('proposed', 'accepted')", name="status_valid"),
+        non_negative("households"),
+        non_negative("hamlets"),
+        non_negative("travel_min"),
+        *geom_checks(),
+        UniqueConstraint("township_code", "cadre_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    township_code: Mapped[str] = mapped_column(
+        CHAR(9), ForeignKey("township.code", ondelete="CASCADE"), index=True
+    )
+    cadre_id: Mapped[int] = mapped_column(ForeignKey("cadre.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(Text)
+    households: Mapped[int] = mapped_column(Integer)
+    hamlets: Mapped[int] = mapped_column(Integer)
+    contiguous: Mapped[bool] = mapped_column(Boolean)
+    travel_min: Mapped[float] = mapped_column(Float)
+    household_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    hamlet_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    computed_at: Mapped[dt.datetime] = computed_at()
+    geom: Mapped[WKBElement | None] = mapped_column(geometry("MULTIPOLYGON"))
+
+
 # --- what-if scenarios (issue 19): in their own module, registered on Base here -------------
 
 from layers import scenario_models  # noqa: E402, F401

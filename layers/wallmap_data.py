@@ -25,7 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from layers.history import as_of_params, as_of_sql
+from layers.history import as_of_params, as_of_sql, latest_effective_date
 from layers.sensitivity import field_sql
 
 #: Default share of the township's size added around it when fetching context layers.
@@ -40,6 +40,10 @@ class TownshipNotFound(LookupError):
 
 class NoBoundaryYet(TownshipNotFound):
     """The township has neither an imported nor a derived polygon (no points yet)."""
+
+
+class ChangesSinceError(ValueError):
+    """A change map's earlier day is not before the map's date."""
 
 
 @dataclass
@@ -72,6 +76,11 @@ class SheetData:
     dem_path: str | None = None
     scattered_only: bool = True
     plan: str | None = None  # a scenario drawn over the map (layers["scenario"]): a 规划图
+    # the change map (--changes-since): the earlier day and one row per changed household
+    # (geo.changes: kinds, status and village before and now, lon/lat before; geometry now, or
+    # before for households that left); households get a ``change`` column (the kind the map shows)
+    changes_since: dt.date | None = None
+    changes: gpd.GeoDataFrame | None = None
 
     @property
     def boundaries_derived(self) -> bool:
@@ -84,6 +93,8 @@ class SheetData:
     def title(self) -> str:
         if self.plan:
             return f"{self.name}分散贫困户规划图（方案：{self.plan}）"
+        if self.changes_since:
+            return f"{self.name}分散贫困户分布及变化图（攻坚图）"
         return f"{self.name}分散贫困户分布图（攻坚图）"
 
 
@@ -174,6 +185,31 @@ SELECT id AS cadre_id, name, unit, unit_level, phone FROM cadre
 WHERE id = ANY(:ids) ORDER BY id
 """
 
+# Households in the township on :since or on :as_of (the archive's versions in force), side
+# by side; geo.changes classifies them.
+CHANGES_SQL = """
+SELECT coalesce(n.id, w.id) AS id, h.household_no, {head_name} AS head_name,
+       w.status AS status_before, n.status AS status_now,
+       w.village_code AS village_before, n.village_code AS village_now,
+       ST_Distance(w.geom::geography, n.geom::geography) AS moved_m,
+       coalesce(n.since, w.since) AS first_day,
+       ST_X(w.geom) AS lon_before, ST_Y(w.geom) AS lat_before,
+       coalesce(n.geom, w.geom) AS geom
+FROM ({now}) n FULL JOIN ({was}) w ON w.id = n.id
+JOIN household h ON h.id = coalesce(n.id, w.id)
+WHERE NOT :scattered_only OR h.scattered
+ORDER BY coalesce(n.village_code, w.village_code), h.household_no
+"""
+
+# The township's stored 分组包片 sectors (``gongjian sectors``), for the wall map's overlay.
+SECTOR_PLAN_SQL = """
+SELECT s.cadre_id AS id, c.name, s.status, s.households, s.hamlets, s.contiguous,
+       s.household_ids, s.geom
+FROM sector s JOIN cadre c ON c.id = s.cadre_id
+WHERE s.township_code = :code AND s.geom IS NOT NULL
+ORDER BY s.cadre_id
+"""
+
 DEM_SQL = """
 SELECT path FROM raster
 WHERE kind = 'dem' AND ST_Intersects(bounds, (SELECT geom FROM township WHERE code = :code))
@@ -190,15 +226,21 @@ def fetch_township_sheet(
     scattered_only: bool = True,
     scope: str | None = None,
     margin: float = CONTEXT_MARGIN,
+    changes_since: dt.date | None = None,
+    sector_plan: bool = False,
 ) -> SheetData:
     """Read everything the 攻坚图 of township ``code`` shows.
 
     ``scattered_only`` keeps the households outside the provincial key villages (分散贫困户,
     the work group's charge under seed 004); False adds the key villages' households.
     ``scope`` (a county, township or village code) limits households to that area.
-    Raises TownshipNotFound for an unknown code.
+    ``as_of`` defaults to the township's latest effective date in the archive.
+    ``changes_since`` (a day before ``as_of``) makes a change map: what the archive records
+    changed since then (exits, 返贫, new registrations, moves; see ``geo.changes``).
+    ``sector_plan`` adds the township's stored sectors (``gongjian sectors``) as the layer
+    ``sector_plan``. Raises TownshipNotFound for an unknown code; ChangesSinceError when
+    ``changes_since`` is not before ``as_of``.
     """
-    as_of = as_of or dt.date.today()
     with engine.connect() as conn, conn.begin():
         conn.execute(sa.text("SET TRANSACTION READ ONLY"))
         town = _frame(conn, TOWNSHIP_SQL, code=code)
@@ -209,6 +251,11 @@ def fetch_township_sheet(
                 f"township {code} {town['name'].iloc[0]} has no boundary yet: import its "
                 "households (approximate boundaries are derived from their points) or its "
                 "polygons (gongjian import townships FILE)"
+            )
+        as_of = as_of or latest_effective_date(conn, code)
+        if changes_since is not None and changes_since >= as_of:
+            raise ChangesSinceError(
+                f"--changes-since {changes_since} must be before the map's date {as_of}"
             )
         row = town.iloc[0]
         county = row["county_code"]
@@ -252,7 +299,31 @@ def fetch_township_sheet(
             dem_path=conn.execute(sa.text(DEM_SQL), {"code": code}).scalar(),
             scattered_only=scattered_only,
         )
+        if changes_since is not None:
+            _add_changes(conn, sheet, changes_since, scope, public)
+        if sector_plan:  # the overlay of `gongjian sectors`' proposal (or accepted sectors)
+            sheet.layers["sector_plan"] = _frame(conn, SECTOR_PLAN_SQL, code=code)
     return sheet
+
+
+def _add_changes(
+    conn: sa.Connection, sheet: SheetData, since: dt.date, scope: str | None, public: bool
+) -> None:
+    """Fill ``sheet.changes`` and the households' ``change`` column (see :data:`CHANGES_SQL`)."""
+    from geo.changes import household_changes
+
+    sql = CHANGES_SQL.format(
+        head_name=_head_name_sql(public),
+        now=as_of_sql("scope", "as_of"),
+        was=as_of_sql("scope", "since"),
+    )
+    params = {**as_of_params(scope or sheet.code, sheet.as_of), "since": since}
+    rows = _frame(conn, sql, scattered_only=sheet.scattered_only, **params)
+    rows["kinds"] = household_changes(rows, since)
+    changes = rows[rows["kinds"].map(bool)].reset_index(drop=True)
+    sheet.changes_since, sheet.changes = since, changes
+    first_kind = dict(zip(changes["id"], changes["kinds"].map(lambda k: k[0]), strict=True))
+    sheet.households["change"] = sheet.households["id"].map(first_kind)
 
 
 def fetch_context_layers(
@@ -309,11 +380,15 @@ def synthetic_township_codes(engine: Engine) -> list[str]:
 
 
 def county_overview(engine: Engine, county: str, as_of: dt.date) -> gpd.GeoDataFrame:
-    """Townships of a county with their scattered households and those still poor (atlas cover)."""
+    """Townships of a county with their scattered households by status (the atlas cover):
+    ``households``, ``poor`` (未脱贫), ``returned`` (返贫) and ``exited``, as the sheets
+    count them."""
     sql = f"""
     SELECT t.code, t.name, t.geom,
            count(h.id) AS households,
-           count(h.id) FILTER (WHERE h.status <> 'exited') AS poor
+           count(h.id) FILTER (WHERE h.status = 'poor') AS poor,
+           count(h.id) FILTER (WHERE h.status = 'returned') AS returned,
+           count(h.id) FILTER (WHERE h.status = 'exited') AS exited
     FROM township t
     LEFT JOIN ({as_of_sql()}) h ON h.township_code = t.code AND h.scattered
     WHERE t.county_code = :county
@@ -364,3 +439,10 @@ def sheet_cache_key(versions: tuple[int, ...] | None, **request: object) -> str 
         return None
     parts = [repr(sorted(request.items())), dt.date.today().isoformat(), repr(versions)]
     return "sheet:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def data_as_of(engine: Engine, code: str) -> dt.date:
+    """The default 截至 date of a county's or township's maps: the archive's latest
+    effective date there (``layers.history.latest_effective_date``)."""
+    with engine.connect() as conn:
+        return latest_effective_date(conn, code)

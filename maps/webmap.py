@@ -312,9 +312,10 @@ class StandaloneMap(folium.Map):
 
 
 def render_township_html(
-    engine, code: str, *, public: bool = True, scope: str | None = None
+    engine, code: str, *, public: bool = True, scope: str | None = None, as_of=None
 ) -> str:
-    """The township's map as one offline HTML file (the 攻坚图's web twin).
+    """The township's map as one offline HTML file (the 攻坚图's web twin), households as the
+    archive had them on ``as_of`` (a date; default the latest effective date in the data).
 
     Leaflet, the data (township, villages, roads, rivers, households) and the hillshade are
     all inside the file; with ``public`` household heads are masked (as on the public wall
@@ -323,7 +324,9 @@ def render_township_html(
     """
     from layers.wallmap_data import fetch_township_sheet
 
-    sheet = fetch_township_sheet(engine, code, public=public, scope=scope, scattered_only=False)
+    sheet = fetch_township_sheet(
+        engine, code, public=public, scope=scope, scattered_only=False, as_of=as_of
+    )
     west, south, east, north = sheet.township.total_bounds
     fmap = StandaloneMap(location=((south + north) / 2, (west + east) / 2), tiles=None,
                          control_scale=True, zoom_start=12)  # fmt: skip
@@ -342,6 +345,7 @@ def render_township_html(
     fmap.get_root().html.add_child(Element(
         f'<div style="position:fixed;top:10px;left:60px;z-index:1000;background:#fff;'
         f'padding:4px 8px;border-radius:4px;font:14px sans-serif">{title} '
+        f'<span class="as-of">截至 {sheet.as_of:%Y-%m-%d}</span> '
         f'<b style="color:#a50f15">{note}</b></div>'
     ))  # fmt: skip
     return root.render()

@@ -39,9 +39,10 @@ PG=$(pg_major)
 # PostGIS + pgRouting: the database. fonts-noto-cjk: Chinese text on maps and reports.
 # poppler-utils (pdftotext/pdftoppm/pdffonts) and chromium: the tests read PDFs and drive
 # the web map in a real browser. gdal-bin: ogr2ogr/gdaldem, the benchmarks' peers.
+# zbar-tools: the tests decode the QR code printed on the wall map.
 apt_install "postgresql-$PG" "postgresql-$PG-postgis-3" "postgresql-$PG-pgrouting" \
   python3 python3-venv python3-dev ca-certificates \
-  fonts-noto-cjk poppler-utils chromium gdal-bin
+  fonts-noto-cjk poppler-utils chromium gdal-bin zbar-tools
 
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv"

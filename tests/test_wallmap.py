@@ -396,7 +396,7 @@ def test_relocation_candidates_are_framed_and_whole_hamlets_outlined(demo_world,
     """After `gongjian relocation`, candidates get an orange frame and whole-hamlet
     relocations a dashed outline, with counts in the legend that match the analysis."""
     from layers import relocation
-    from maps.wallmap.drawing import RELOCATION_MARKS
+    from maps.wallmap.overlays import RELOCATION_MARKS
 
     with engine.connect() as conn:
         assessed = conn.execute(sa.text("SELECT count(*) FROM relocation_household")).scalar()

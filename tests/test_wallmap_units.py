@@ -8,8 +8,9 @@ import shapely
 from pyproj import Geod
 
 from maps.wallmap.dodge import dodge
+from maps.wallmap.furniture import grid_north_angle, scale_bar_spec
 from maps.wallmap.labels import Box, LabelBoxes, around, place, text_size_mm
-from maps.wallmap.mapframe import format_dms, grid_interval, grid_north_angle, scale_bar_spec
+from maps.wallmap.mapframe import format_dms, grid_interval
 from maps.wallmap.paper import ISO_A, Paper
 from maps.wallmap.projection import LocalFrame, central_meridian, local_crs, nice_length, nice_scale
 from maps.wallmap.tables import Column, Table, fit_size, wrap

@@ -8,6 +8,7 @@ caller's scope, and viewers get the public sheet (names masked).
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from contextlib import contextmanager
 from typing import Literal
@@ -54,6 +55,10 @@ def township_map(
     fmt: Literal["pdf", "png", "svg", "html"] = Path(..., description="file format"),
     paper: Literal["A0", "A1", "A2", "A3", "A4"] = Query("A3", description="paper size"),
     color_by: Literal["status", "cause"] = Query("status", description="household colours"),
+    as_of: dt.date | None = Query(
+        None, description="status on this date (default: the latest effective date in the data)"
+    ),
+    page: int = Query(1, ge=1, description="PNG/SVG: the page (1 the map, 2… the 附表)"),
     caller: Caller = Depends(current_caller),
 ) -> Response:
     scope = caller.scope.code
@@ -66,16 +71,18 @@ def township_map(
     engine = request.app.state.login_engine
     cache = request.app.state.tile_cache
     versions, households = _sheet_versions(request, code)
-    key = sheet_cache_key(
-        versions, code=code, fmt=fmt, paper=paper, public=public, color_by=color_by,
-        scope=scope, households=households,
-    )  # fmt: skip
+    options = {
+        "fmt": fmt, "paper": paper, "public": public, "color_by": color_by, "scope": scope,
+        "as_of": as_of, "page": page,
+        "web_base_url": request.app.state.settings.public_url or str(request.base_url),
+    }  # fmt: skip
+    key = sheet_cache_key(versions, code=code, households=households, **options)
     body = cache.get(key) if key else None
     if body is None:
         with _rendering(key):  # one render per sheet at a time; the others wait for it
             body = cache.get(key) if key else None
             if body is None:
-                body = _render(engine, code, fmt, paper, public, color_by, scope)
+                body = _render(engine, code, **options)
                 if key:
                     cache.put(key, body)
     filename = f"gongjian-{code}.{fmt}"
@@ -89,12 +96,15 @@ def township_map(
     )
 
 
-def _render(engine, code: str, fmt: str, paper: str, public: bool, color_by: str, scope: str):
+def _render(engine, code: str, *, fmt: str, public: bool, scope: str, as_of, **sheet) -> bytes:
+    """The sheet (``sheet``: paper, color_by, page, web_base_url) or its HTML twin."""
     try:
         if fmt == "html":
-            return webmap.render_township_html(engine, code, public=public, scope=scope).encode()
+            return webmap.render_township_html(
+                engine, code, public=public, scope=scope, as_of=as_of
+            ).encode()
         return render_township_map(
-            engine, code, paper=paper, fmt=fmt, public=public, color_by=color_by, scope=scope
+            engine, code, fmt=fmt, public=public, scope=scope, as_of=as_of, **sheet
         )
     except TownshipNotFound:
         raise NotInScope(f"no township {code}") from None

@@ -16,6 +16,7 @@ from layers.wallmap_data import (
     county_name,
     county_overview,
     county_township_codes,
+    data_as_of,
     fetch_township_sheet,
     synthetic_township_codes,
 )
@@ -25,7 +26,15 @@ from maps.wallmap import symbology as sym
 from maps.wallmap.drawing import halo_text
 from maps.wallmap.paper import MM_PER_PT, Paper
 from maps.wallmap.projection import LocalFrame
-from maps.wallmap.render import MapOptions, WallmapError, build_sheet, close, save, save_pages_png
+from maps.wallmap.render import (
+    DEFAULT_WEB_BASE_URL,
+    MapOptions,
+    WallmapError,
+    build_sheet,
+    close,
+    save,
+    save_page,
+)
 
 Progress = Callable[[str], None]
 
@@ -40,16 +49,21 @@ def render_county_atlas(
     color_by: str = "status",
     scattered_only: bool = True,
     progress: Progress | None = None,
+    web_base_url: str | None = DEFAULT_WEB_BASE_URL,
 ) -> bytes:
     """One PDF: a contents page (the county's townships, households, page numbers), then the
     攻坚图 of every township of ``county`` with its 附表 pages, all on ``paper``."""
-    as_of = as_of or dt.date.today()
+    as_of = as_of or data_as_of(engine, county)
     codes = county_township_codes(engine, county)
     name = county_name(engine, county)
     if not codes or name is None:
         raise WallmapError(f"no townships in county {county!r}")
     options = MapOptions(
-        paper=paper, color_by=color_by, public=public, scattered_only=scattered_only
+        paper=paper,
+        color_by=color_by,
+        public=public,
+        scattered_only=scattered_only,
+        web_base_url=web_base_url,
     ).check()
     buffer = io.BytesIO()
     rendered_sheets, page_numbers, page = [], {}, 2
@@ -132,7 +146,8 @@ def contents_page(
     a = fig.add_axes((m / W, (top - map_h) / H, map_w / W, map_h / H))
     a.set_axis_off()
     a.set_aspect("equal")
-    share = (towns["poor"] / towns["households"].clip(lower=1)).fillna(0)
+    still_poor = towns["poor"] + towns["returned"]
+    share = (still_poor / towns["households"].clip(lower=1)).fillna(0)
     towns.assign(share=share).plot(
         ax=a,
         column="share",
@@ -157,7 +172,8 @@ def contents_page(
             color=sym.LABEL_TEXT,
         )
     rows = [
-        f"{t['name']}　分散贫困户 {int(t['households']):,} 户，其中未脱贫 {int(t['poor']):,} 户"
+        f"{t['name']}　分散贫困户 {int(t['households']):,} 户，其中未脱贫 {int(t['poor']):,} 户、"
+        f"返贫 {int(t['returned']):,} 户、已脱贫 {int(t['exited']):,} 户"
         f"　……　第 {page_numbers.get(t['code'], '')} 页"
         for _, t in towns.iterrows()
     ]
@@ -175,7 +191,7 @@ def contents_page(
     ax.text(
         m,
         m,
-        "颜色越深，该乡镇分散贫困户中未脱贫的比例越高。"
+        "颜色越深，该乡镇分散贫困户中未脱贫和返贫户的比例越高。"
         + ("示例数据（合成），不代表任何真实的人或户。" if synthetic else ""),
         ha="left",
         va="bottom",
@@ -209,7 +225,7 @@ def render_demo_maps(
             pdf = stem.with_suffix(".pdf")
             pdf.write_bytes(save(rendered, options))
             png = stem.with_suffix(".png")
-            png.write_bytes(save_pages_png(rendered, preview_dpi)[0])
+            png.write_bytes(save_page(rendered.pages[0], "png", preview_dpi))
             written += [pdf, png]
         finally:
             close(rendered)

@@ -226,3 +226,63 @@ def count_summary(sheet: SheetData) -> dict[str, int]:
         "members": len(sheet.roster),
         "no_cadre": int(hh["cadre_id"].isna().sum()),
     }
+
+
+def change_summary_table(sheet: SheetData) -> Table:
+    """变化统计: per village, the households that exited, returned to poverty (返贫), were newly
+    registered, moved, or left the township since ``sheet.changes_since``; a total row."""
+    from geo.changes import KINDS
+
+    changes = sheet.changes
+    names = dict(zip(sheet.villages["code"], sheet.villages["name"], strict=True))
+    rows, styles = [], {}
+    totals = dict.fromkeys(KINDS, 0)
+    village = changes["village_now"].fillna(changes["village_before"])
+    for code in sheet.villages["code"]:
+        mine = changes[village == code]
+        counts = dict.fromkeys(KINDS, 0)
+        for kinds in mine["kinds"]:
+            for kind in kinds:
+                counts[kind] += 1
+                totals[kind] += 1
+        rows.append([names[code], *(f"{counts[k]:,}" for k in KINDS)])
+    styles[len(rows)] = {"bold": True, "fill": TOTAL_FILL}
+    rows.append(["合计", *(f"{totals[k]:,}" for k in KINDS)])
+    columns = [Column("村名", 8)] + [Column(label, 7, "right") for label in KINDS.values()]
+    return Table(columns, rows, styles)
+
+
+def change_list_table(sheet: SheetData) -> Table:
+    """变化户名单: each changed household with its village, head (masked on public sheets),
+    what changed, status then and now, and its cadre."""
+    from geo.changes import KINDS
+
+    changes = sheet.changes
+    names = dict(zip(sheet.villages["code"], sheet.villages["name"], strict=True))
+    cadres = dict(zip(sheet.cadres["cadre_id"], sheet.cadres["name"], strict=True))
+    cadre_of = dict(zip(sheet.households["id"], sheet.households["cadre_id"], strict=True))
+    rows = []
+    for i, c in enumerate(changes.itertuples(index=False), start=1):
+        village = c.village_now if isinstance(c.village_now, str) else c.village_before
+        cadre = cadre_of.get(c.id)
+        rows.append(
+            [
+                str(i),
+                names.get(village, village or ""),
+                c.head_name or "",
+                "、".join(KINDS[k] for k in c.kinds),
+                vocab.STATUS.get(c.status_before, "—"),
+                vocab.STATUS.get(c.status_now, "—"),
+                cadres.get(cadre, "") if pd.notna(cadre) else "",
+            ]
+        )
+    columns = [
+        Column("序号", 4, "right"),
+        Column("村名", 8),
+        Column("户主", 6),
+        Column("变化", 10),
+        Column("原状态", 5),
+        Column("现状态", 5),
+        Column("帮扶责任人", 6),
+    ]
+    return Table(columns, rows)

@@ -1,8 +1,9 @@
-"""The layers of the map frame, each a small function that draws and returns legend entries.
+"""The base layers of the map frame, each a small function that draws and returns legend entries.
 
-A layer is ``MapLayer(name, draw, zorder)``; :data:`MAP_LAYERS` is the drawing list. Adding a
-layer (coverage rings, relocation candidates, …) is one function here plus one entry in the
-list, and, if it comes from the database, one entry in ``layers.wallmap_data.CONTEXT_SQL``.
+A layer is ``MapLayer(name, draw, zorder)``; ``maps.wallmap.overlays.MAP_LAYERS`` is the
+drawing list, and the thematic overlays (coverage rings, relocation candidates, sectors,
+changes) live there. Adding a layer is one function plus one entry in the list, and, if it
+comes from the database, one entry in ``layers.wallmap_data.CONTEXT_SQL``.
 Every draw function returns the legend entries of what it actually drew, with live counts,
 so the legend never lists something that is not on the map.
 """
@@ -23,8 +24,7 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path
 
 from maps.wallmap import symbology as sym
-from maps.wallmap.dodge import dodge
-from maps.wallmap.paper import MM_PER_PT, Paper
+from maps.wallmap.paper import Paper
 from maps.wallmap.view import MapView
 
 # --- legend entries -------------------------------------------------------------------------
@@ -67,6 +67,7 @@ class LegendEntry:
     count: str = ""
 
 
+SECTION_CHANGES = "变化（外圈，户数）"
 SECTION_HOUSEHOLDS = "贫困户"
 SECTION_CATEGORY = "户类别（符号形状）"
 SECTION_CAUSE = "主要致贫原因（颜色）"
@@ -76,6 +77,7 @@ SECTION_WATER = "水系"
 SECTION_FACILITIES = "公共服务设施（镇内数量）"
 SECTION_RELIEF = "地形"
 SECTION_ORDER = (
+    SECTION_CHANGES,
     SECTION_HOUSEHOLDS,
     SECTION_CATEGORY,
     SECTION_CAUSE,
@@ -110,6 +112,7 @@ class ProjectedSheet:
     cadre_names: dict = field(default_factory=dict)
     sector_labels: list = field(default_factory=list)  # (name, map point, colour) to label
     boundaries_derived: bool = False  # outlines derived from points: drawn as 示意界线
+    changes: gpd.GeoDataFrame | None = None  # the change map's households (map CRS, unclipped)
 
 
 @dataclass(frozen=True)
@@ -570,302 +573,3 @@ def draw_facilities(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[Le
             ),
         )
     return entries
-
-
-def draw_households(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """Households: status by colour (or cause), category by shape, the work to do on top."""
-    hh = data.households
-    if hh.empty:
-        return []
-    hh = displaced_households(hh, data.township, ctx)
-    hh = hh.assign(category=hh["category"].fillna(sym.UNKNOWN_CATEGORY))
-    keep = ["id", "x_mm", "y_mm", "mx", "my", "status", "category", "cadre_id", "uncovered"]
-    keep += ["relocation"]
-    data.household_marks = hh[[c for c in keep if c in hh]].assign(
-        x=hh.geometry.x.to_numpy(),
-        y=hh.geometry.y.to_numpy(),  # true position; mx, my dodged
-    )
-    if ctx.color_by == "cause":
-        return _households_by_cause(ax, hh, ctx)
-    base = ctx.paper.symbol("household")
-    edge = ctx.paper.symbol("household_edge")
-    entries = []
-    for z, status in enumerate(sym.STATUS_ORDER):
-        of_status = hh[hh["status"] == status]
-        for category, marker in sym.CATEGORY_MARKERS.items():
-            group = of_status[of_status["category"] == category]
-            if group.empty:
-                continue
-            size = base * sym.STATUS_SIZE[status] * sym.CATEGORY_SIZE[category]
-            ax.scatter(
-                group["mx"],
-                group["my"],
-                s=size**2,
-                marker=marker,
-                c=sym.STATUS_COLOURS[status],
-                edgecolors="#ffffff",
-                linewidths=edge,
-                zorder=10 + z,
-            )
-    for status in ("poor", "returned", "exited"):
-        n = int((hh["status"] == status).sum())
-        if n:
-            glyph = MarkerGlyph(
-                "o",
-                sym.STATUS_COLOURS[status],
-                "#ffffff",
-                base * sym.STATUS_SIZE[status] * 1.15,
-                edge,
-            )
-            entries.append(
-                LegendEntry(
-                    SECTION_HOUSEHOLDS, sym.STATUS_LABELS[status], glyph, households_text(n)
-                )
-            )
-    entries += _category_entries(hh, base, edge, sym.NEUTRAL_HOUSEHOLD)
-    return entries
-
-
-STATUS_PRIORITY = {"poor": 0, "returned": 1, "exited": 2}
-
-
-def displaced_households(hh: gpd.GeoDataFrame, township, ctx: DrawContext) -> gpd.GeoDataFrame:
-    """Households with the sheet position (x_mm, y_mm) and map position (mx, my) of their
-    symbol after displacement (see :mod:`maps.wallmap.dodge`)."""
-    view = ctx.view
-    x_mm, y_mm = view.to_paper(hh.geometry.x.to_numpy(), hh.geometry.y.to_numpy())
-    order = np.lexsort((hh["id"].to_numpy(), hh["status"].map(STATUS_PRIORITY).to_numpy()))
-    diameter = ctx.paper.symbol("household") * MM_PER_PT * 1.08
-    inside = paper_mask(township, view, cell=diameter / 4)
-    placed = dodge(np.column_stack([x_mm, y_mm]), diameter, order, inside)
-    mx, my = view.to_map(placed[:, 0], placed[:, 1])
-    return hh.assign(x_mm=placed[:, 0], y_mm=placed[:, 1], mx=mx, my=my)
-
-
-def paper_mask(area: shapely.Geometry, view: MapView, cell: float):
-    """``inside(x_mm, y_mm)`` for an area, from a raster of it on the paper (fast lookups)."""
-    from rasterio.features import rasterize
-    from rasterio.transform import from_origin
-
-    x0, y0, w, h = view.rect_mm
-    on_paper = shapely.transform(area, lambda c: np.column_stack(view.to_paper(c[:, 0], c[:, 1])))
-    on_paper = on_paper.buffer(-cell)
-    cols, rows = int(np.ceil(w / cell)), int(np.ceil(h / cell))
-    transform = from_origin(x0, y0 + rows * cell, cell, cell)
-    mask = rasterize(
-        [(on_paper, 1)], out_shape=(rows, cols), transform=transform, fill=0, dtype="uint8"
-    ).astype(bool)
-    top = y0 + rows * cell
-
-    def inside(x: float, y: float) -> bool:
-        c, r = int((x - x0) / cell), int((top - y) / cell)
-        return 0 <= r < rows and 0 <= c < cols and bool(mask[r, c])
-
-    return inside
-
-
-def _category_entries(hh, base, edge, colour, face=None) -> list[LegendEntry]:
-    entries = []
-    for category, marker in sym.CATEGORY_MARKERS.items():
-        n = int((hh["category"] == category).sum())
-        if n:
-            glyph = MarkerGlyph(
-                marker,
-                face or colour,
-                colour if face else "#ffffff",
-                base * sym.CATEGORY_SIZE[category] * 1.15,
-                edge,
-            )
-            entries.append(
-                LegendEntry(
-                    SECTION_CATEGORY, sym.CATEGORY_LABELS[category], glyph, households_text(n)
-                )
-            )
-    return entries
-
-
-def _households_by_cause(ax: Axes, hh: gpd.GeoDataFrame, ctx: DrawContext) -> list[LegendEntry]:
-    """Colour = main cause; exited households hollow, still-poor and returned filled."""
-    base = ctx.paper.symbol("household")
-    edge = ctx.paper.symbol("household_edge")
-    exited = hh["status"] == "exited"
-    for z, (mask, hollow) in enumerate(((exited, True), (~exited, False))):
-        part = hh[mask]
-        for category, marker in sym.CATEGORY_MARKERS.items():
-            group = part[part["category"] == category]
-            if group.empty:
-                continue
-            colours = group["main_cause"].map(sym.CAUSE_COLOURS).fillna("#999999")
-            size = base * sym.CATEGORY_SIZE[category] * (0.9 if hollow else 1.0)
-            ax.scatter(
-                group["mx"],
-                group["my"],
-                s=size**2,
-                marker=marker,
-                c="#ffffff" if hollow else colours.to_numpy(),
-                edgecolors=colours.to_numpy() if hollow else "#ffffff",
-                linewidths=edge * (3 if hollow else 1),
-                zorder=10 + z,
-            )
-    entries = []
-    counts = hh["main_cause"].value_counts()
-    for cause, colour in sym.CAUSE_COLOURS.items():
-        if counts.get(cause, 0):
-            glyph = MarkerGlyph("o", colour, "#ffffff", base * 1.15, edge)
-            entries.append(
-                LegendEntry(
-                    SECTION_CAUSE,
-                    sym.vocab.CAUSE[cause],
-                    glyph,
-                    households_text(int(counts[cause])),
-                )
-            )
-    n_exited, n_open = int(exited.sum()), int((~exited).sum())
-    if n_open:
-        entries.append(
-            LegendEntry(
-                SECTION_HOUSEHOLDS,
-                "实心：未脱贫（含返贫）",
-                MarkerGlyph("o", "#555555", "#ffffff", base * 1.15, edge),
-                households_text(n_open),
-            )
-        )
-    if n_exited:
-        entries.append(
-            LegendEntry(
-                SECTION_HOUSEHOLDS,
-                "空心：已脱贫",
-                MarkerGlyph("o", "#ffffff", "#555555", base * 1.05, edge * 3),
-                households_text(n_exited),
-            )
-        )
-    entries += _category_entries(hh, base, edge, sym.NEUTRAL_HOUSEHOLD)
-    return entries
-
-
-def draw_uncovered(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """A dark ring round each household the coverage analysis found uncovered (no hardened
-    road, piped water, clinic or cadre within the policy's reach). Drawn only when coverage
-    has been computed (``gongjian coverage``): the layer the coverage issue adds."""
-    marks = data.household_marks
-    if marks is None or "uncovered" not in marks or not marks["uncovered"].eq(True).any():
-        return []
-    uncovered = marks[marks["uncovered"].eq(True)]
-    size = ctx.paper.symbol("household") * 1.2  # within the displacement spacing
-    width = ctx.paper.symbol("household") * 0.14
-    ax.scatter(uncovered["mx"], uncovered["my"], s=size**2, marker="o", facecolors="none",
-               edgecolors=sym.UNCOVERED_RING, linewidths=width, zorder=13)  # fmt: skip
-    glyph = MarkerGlyph("o", "none", sym.UNCOVERED_RING, size, width)
-    label = "基础设施或帮扶未覆盖（外圈）"
-    return [LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(uncovered)))]
-
-
-#: relocation kind → (legend label, marker drawn round the household)
-RELOCATION_MARKS = {
-    "whole": ("搬迁对象：整体搬迁（六边形框）", "H"),  # not ▲: that is 特困供养户
-    "scattered": ("搬迁对象：插花搬迁（菱形框）", "D"),
-}
-
-
-def draw_relocation(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """Relocation candidates (不具备生产生活条件, seeds 001, 002 §12) as an orange frame round
-    the household (hexagon: whole hamlet, diamond: scattered), and the whole-hamlet
-    relocations (整体搬迁) as dashed outlines.
-    Drawn only once ``gongjian relocation`` has assessed the township."""
-    marks = data.household_marks
-    entries: list[LegendEntry] = []
-    if marks is not None and "relocation" in marks and marks["relocation"].notna().any():
-        size = ctx.paper.symbol("household") * 1.5
-        width = ctx.paper.symbol("household") * 0.12
-        for kind, (label, marker) in RELOCATION_MARKS.items():
-            chosen = marks[marks["relocation"] == kind]
-            if chosen.empty:
-                continue
-            ax.scatter(chosen["mx"], chosen["my"], s=size**2, marker=marker, facecolors="none",
-                       edgecolors=sym.RELOCATION_COLOUR, linewidths=width, zorder=13.5)  # fmt: skip
-            glyph = MarkerGlyph(marker, "none", sym.RELOCATION_COLOUR, size, width)
-            entries.append(
-                LegendEntry(SECTION_HOUSEHOLDS, label, glyph, households_text(len(chosen)))
-            )
-    groups = _groups_of_drawn_homes(data.layers.get("relocation_groups"), marks)
-    if not groups.empty:
-        ax.add_collection(
-            PatchCollection(
-                [PathPatch(polygon_path(g)) for g in groups.geometry],
-                facecolors="none",
-                edgecolors=sym.RELOCATION_COLOUR,
-                linewidths=ctx.lw(0.6),
-                linestyles=[(0, (4, 2))],
-                zorder=12.6,
-            )
-        )
-        glyph = PatchGlyph("none", sym.RELOCATION_COLOUR, None, 1.0, ctx.lw(0.6), (0, (4, 2)))
-        entries.append(
-            LegendEntry(SECTION_HOUSEHOLDS, "整体搬迁自然村范围", glyph, f"{len(groups)} 处")
-        )
-    return entries
-
-
-def _groups_of_drawn_homes(groups: gpd.GeoDataFrame | None, marks) -> gpd.GeoDataFrame:
-    """The whole-hamlet outlines around households this sheet draws: not the neighbouring
-    townships' groups inside the frame, nor those of households the sheet leaves out."""
-    if groups is None or groups.empty or marks is None or "relocation" not in marks:
-        return gpd.GeoDataFrame(geometry=[])
-    whole = marks[marks["relocation"] == "whole"]
-    if whole.empty:
-        return gpd.GeoDataFrame(geometry=[])
-    homes = shapely.points(whole["x"].to_numpy(), whole["y"].to_numpy())
-    tree = shapely.STRtree(homes)
-    hit = tree.query(groups.geometry.to_numpy(), predicate="intersects")[0]
-    return groups.iloc[sorted(set(hit))]
-
-
-def draw_sectors(ax: Axes, data: ProjectedSheet, ctx: DrawContext) -> list[LegendEntry]:
-    """分组包片: the area of each cadre's households (hull of their symbols) as a thin dashed
-    outline in the cadre's colour, named by the label pass. Optional (--sectors): with a
-    dozen cadres per village the outlines overlap, so the wall default leaves them off."""
-    marks = data.household_marks
-    if not ctx.sectors or marks is None or marks["cadre_id"].isna().all():
-        return []
-    pad = ctx.paper.symbol("household") * MM_PER_PT * ctx.view.metres_per_mm * 0.9
-    patches, colours = [], []
-    for i, (cadre, group) in enumerate(marks.dropna(subset=["cadre_id"]).groupby("cadre_id")):
-        hull = shapely.MultiPoint(group[["mx", "my"]].to_numpy()).convex_hull.buffer(pad)
-        colour = sym.SECTOR_COLOURS[i % len(sym.SECTOR_COLOURS)]
-        patches.append(PathPatch(polygon_path(hull)))
-        colours.append(colour)
-        top = group.loc[group["my"].idxmax()]
-        name = data.cadre_names.get(cadre, "")
-        if name:
-            data.sector_labels.append((name, (float(top["mx"]), float(top["my"]) + pad), colour))
-    ax.add_collection(
-        PatchCollection(
-            patches,
-            facecolors="none",
-            edgecolors=colours,
-            linewidths=ctx.lw(0.4),
-            linestyles=[(0, (3, 1.5))],
-            zorder=12.5,
-        )
-    )
-    glyph = PatchGlyph("none", sym.SECTOR_COLOURS[0], None, 1.0, ctx.lw(0.4), (0, (3, 1.5)))
-    return [
-        LegendEntry(SECTION_ADMIN, "帮扶责任人包片范围（标注姓名）", glyph, f"{len(patches)} 人")
-    ]
-
-
-#: Drawing order of the map frame (relief and labels are drawn by the frame itself).
-MAP_LAYERS: list[MapLayer] = [
-    MapLayer("villages", draw_villages, 2),
-    MapLayer("water", draw_water_areas, 3),
-    MapLayer("rivers", draw_rivers, 3.2),
-    MapLayer("roads", draw_roads, 5),
-    MapLayer("outside", draw_outside_mask, 5.9),
-    MapLayer("boundaries", draw_boundaries, 6),
-    MapLayer("hamlets", draw_hamlets, 7),
-    MapLayer("facilities", draw_facilities, 8),
-    MapLayer("households", draw_households, 10),
-    MapLayer("coverage", draw_uncovered, 13),
-    MapLayer("relocation", draw_relocation, 13.5),
-    MapLayer("sectors", draw_sectors, 12.5),
-]

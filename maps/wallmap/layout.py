@@ -67,6 +67,14 @@ def body_rect(paper: Paper) -> Rect:
     return (m, m + foot + gap, W - 2 * m, H - 2 * m - head - foot - 2 * gap)
 
 
+def page_frame(paper: Paper) -> tuple[Rect, Rect]:
+    """Header (title block) and footer (notes) of any page of ``paper``."""
+    m = paper.margin_mm
+    W, H = paper.size_mm
+    head = header_height(paper)
+    return (m, H - m - head, W - 2 * m, head), (m, m, W - 2 * m, footer_height(paper))
+
+
 def plan_sheet(
     paper: Paper,
     area,
@@ -84,10 +92,8 @@ def plan_sheet(
     size (on landscape sheets after the statistics); what does not fit goes to 附表.
     """
     m = paper.margin_mm
-    W, H = paper.size_mm
     bx, by, bw, bh = body_rect(paper)
     gap = 4.0 * paper.type_scale
-    head = header_height(paper)
     arrangement = arrangement or ("side" if paper.orientation == "landscape" else "below")
     band_table, plan_band, band_size, stats_w = None, 0.0, None, 0.0
     left = tables.get("stats") if arrangement == "side" else None
@@ -121,10 +127,11 @@ def plan_sheet(
         if plan_band
         else None
     )
+    header, footer = page_frame(paper)
     return SheetPlan(
         paper=paper,
-        header=(m, H - m - head, W - 2 * m, head),
-        footer=(m, m, W - 2 * m, footer_height(paper)),
+        header=header,
+        footer=footer,
         map_rect=map_rect,
         view=view,
         panels=panels,

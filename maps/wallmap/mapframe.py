@@ -1,4 +1,5 @@
-"""The map frame: relief, layers, labels, graticule with degree labels, north arrow, scale bar.
+"""The map frame: relief, layers, labels, graticule with degree labels; the corners' north
+arrow, scale bar and QR code come from :mod:`maps.wallmap.furniture`.
 
 Everything is drawn in the local projected CRS (see :mod:`maps.wallmap.projection`); the
 frame's axes span exactly the view's extent, so one paper millimetre is a known number of
@@ -14,18 +15,17 @@ import pandas as pd
 import shapely
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Polygon as PolygonPatch
-from matplotlib.patches import Rectangle
 from shapely.ops import polylabel
 
 from layers.wallmap_data import SheetData
 from maps.wallmap import symbology as sym
-from maps.wallmap.drawing import MAP_LAYERS, DrawContext, LegendEntry, ProjectedSheet, halo_text
+from maps.wallmap.drawing import DrawContext, LegendEntry, ProjectedSheet, halo_text
+from maps.wallmap.furniture import QrSpec, draw_furniture
 from maps.wallmap.hillshade import shaded_relief
 from maps.wallmap.labels import Box, Candidate, LabelBoxes, around, place, spiral, text_size_mm
+from maps.wallmap.overlays import MAP_LAYERS
 from maps.wallmap.paper import MM_PER_PT, Paper
 from maps.wallmap.planning import PLAN_LAYER
-from maps.wallmap.projection import nice_length
 from maps.wallmap.view import MapView, project
 
 #: Graticule intervals to choose from, in arc minutes.
@@ -41,6 +41,7 @@ class MapFrame:
     legend: list[LegendEntry]
     data: ProjectedSheet
     labels: list[tuple[str, Box]]  # every placed label and its box on the sheet (mm)
+    qr_box: Box | None = None  # where the QR code to the web twin is (mm), if drawn
 
 
 def projected_sheet(sheet: SheetData, view: MapView) -> ProjectedSheet:
@@ -60,6 +61,7 @@ def projected_sheet(sheet: SheetData, view: MapView) -> ProjectedSheet:
         seat=seat,
         cadre_names=dict(zip(sheet.cadres["cadre_id"], sheet.cadres["name"], strict=True)),
         boundaries_derived=sheet.boundaries_derived,
+        changes=None if sheet.changes is None else project(sheet.changes, view, clip=False),
     )
 
 
@@ -71,8 +73,10 @@ def draw_map_frame(
     *,
     color_by: str = "status",
     sectors: bool = False,
+    qr: QrSpec | None = None,
 ) -> MapFrame:
-    """Draw the whole map frame of ``sheet`` at ``view`` onto ``fig``."""
+    """Draw the whole map frame of ``sheet`` at ``view`` onto ``fig`` (with ``qr``, the QR
+    code to the sheet's web twin in a corner)."""
     W, H = paper.size_mm
     x, y, w, h = view.rect_mm
     ax = fig.add_axes((x / W, y / H, w / W, h / H), zorder=2)
@@ -94,10 +98,10 @@ def draw_map_frame(
     for layer in (*MAP_LAYERS, PLAN_LAYER):
         legend += layer.draw(ax, data, ctx)
     boxes = LabelBoxes()
-    draw_furniture(ax, view, paper, data, boxes)
+    qr_box = draw_furniture(ax, view, paper, data, boxes, qr)
     draw_labels(ax, view, paper, data, boxes)
     draw_graticule(fig, ax, view, paper)
-    return MapFrame(ax, view, legend, data, boxes.placed)
+    return MapFrame(ax, view, legend, data, boxes.placed, qr_box)
 
 
 def _relief_glyph():
@@ -347,235 +351,6 @@ def _label_neighbours(ax, view, paper, data, boxes, frame) -> None:
                 color=sym.NEIGHBOUR_TEXT,
                 zorder=28,
             )
-
-
-# --- north arrow and scale bar ---------------------------------------------------------------
-
-
-def _corner_boxes(view: MapView, width: float, height: float, inset: float) -> dict[str, Box]:
-    x0, y0, x1, y1 = (view.paper_box.x0, view.paper_box.y0, view.paper_box.x1, view.paper_box.y1)
-    return {
-        "top_right": Box(x1 - inset - width, y1 - inset - height, x1 - inset, y1 - inset),
-        "top_left": Box(x0 + inset, y1 - inset - height, x0 + inset + width, y1 - inset),
-        "bottom_left": Box(x0 + inset, y0 + inset, x0 + inset + width, y0 + inset + height),
-        "bottom_right": Box(x1 - inset - width, y0 + inset, x1 - inset, y0 + inset + height),
-    }
-
-
-def _overlap(view: MapView, box: Box, area: shapely.Geometry) -> float:
-    (mx0, mx1), (my0, my1) = view.to_map(np.array([box.x0, box.x1]), np.array([box.y0, box.y1]))
-    return area.intersection(shapely.box(mx0, my0, mx1, my1)).area
-
-
-def _freest(
-    view: MapView, boxes: dict[str, Box], area, prefer: tuple[str, ...], taken: LabelBoxes
-) -> Box:
-    scored = [
-        (_overlap(view, boxes[name], area), i, boxes[name])
-        for i, name in enumerate(prefer)
-        if taken.free(boxes[name])
-    ]
-    return min(scored)[2] if scored else boxes[prefer[0]]
-
-
-def draw_furniture(
-    ax: Axes, view: MapView, paper: Paper, data: ProjectedSheet, boxes: LabelBoxes
-) -> None:
-    """North arrow and scale bar, each in the frame corner that hides least of the township."""
-    s = paper.type_scale
-    inset = 3.0 * s
-    arrow_w, arrow_h = 9.0 * s, 15.0 * s
-    corners = _corner_boxes(view, arrow_w, arrow_h, inset)
-    box = _freest(
-        view,
-        corners,
-        data.township,
-        ("top_right", "top_left", "bottom_right", "bottom_left"),
-        boxes,
-    )
-    boxes.take(box, force=True)
-    draw_north_arrow(ax, view, paper, box)
-    bar = scale_bar_spec(view, paper)
-    corners = _corner_boxes(view, bar.box_width, bar.box_height, inset)
-    box = _freest(
-        view,
-        corners,
-        data.township,
-        ("bottom_left", "bottom_right", "top_left", "top_right"),
-        boxes,
-    )
-    boxes.take(box, force=True)
-    draw_scale_bar(ax, view, paper, bar, box)
-
-
-def grid_north_angle(view: MapView) -> float:
-    """Angle (degrees, counter-clockwise from the frame's up) of true north at the map centre."""
-    to_lonlat, to_map = view.frame.to_lonlat(), view.frame.to_map()
-    lon, lat = to_lonlat.transform(*view.centre)
-    x0, y0 = to_map.transform(lon, lat)
-    x1, y1 = to_map.transform(lon, lat + 0.01)
-    return float(np.degrees(np.arctan2(-(x1 - x0), y1 - y0)))
-
-
-def draw_north_arrow(ax: Axes, view: MapView, paper: Paper, box: Box) -> None:
-    """A two-tone arrow pointing to true north, with 北."""
-    cx, cy = box.centre
-    length = (box.y1 - box.y0) * 0.62
-    half = (box.x1 - box.x0) * 0.32
-    angle = np.radians(grid_north_angle(view))
-    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    base_y = cy - length * 0.55
-    tip = np.array([0.0, length])
-    left, right, notch = (
-        np.array([-half, 0.0]),
-        np.array([half, 0.0]),
-        np.array([0.0, length * 0.22]),
-    )
-
-    def to_map(points):
-        pts = np.array(points) @ rot.T + np.array([cx, base_y])
-        mx, my = view.to_map(pts[:, 0], pts[:, 1])
-        return np.column_stack([mx, my])
-
-    width = 0.5 * paper.type_scale
-    ax.add_patch(
-        PolygonPatch(
-            to_map([tip, left, notch]),
-            closed=True,
-            facecolor="#ffffff",
-            edgecolor=sym.FRAME_COLOUR,
-            linewidth=width,
-            zorder=40,
-        )
-    )
-    ax.add_patch(
-        PolygonPatch(
-            to_map([tip, notch, right]),
-            closed=True,
-            facecolor=sym.FRAME_COLOUR,
-            edgecolor=sym.FRAME_COLOUR,
-            linewidth=width,
-            zorder=40,
-        )
-    )
-    label = to_map([tip + np.array([0.0, paper.pt("north") * MM_PER_PT * 0.75])])[0]
-    halo_text(
-        ax,
-        paper.pt("north") * 0.25,
-        label[0],
-        label[1],
-        "北",
-        ha="center",
-        va="center",
-        fontsize=paper.pt("north"),
-        fontweight="bold",
-        color=sym.FRAME_COLOUR,
-        zorder=40,
-    )
-
-
-@dataclass(frozen=True)
-class ScaleBar:
-    length_m: float
-    segments: int
-    bar_mm: float
-    font: float
-    box_width: float
-    box_height: float
-
-
-def scale_bar_spec(view: MapView, paper: Paper) -> ScaleBar:
-    """A 1-2-5 ground length about a fifth of the frame wide, drawn exactly at 1:scale."""
-    frame_w = view.rect_mm[2]
-    length = nice_length(frame_w * 0.2 * view.scale / 1000.0)
-    bar_mm = length * 1000.0 / view.scale
-    mantissa = round(length / 10 ** np.floor(np.log10(length)))
-    segments = {1: 4, 2: 4, 5: 5}.get(mantissa, 4)
-    font = paper.pt("scalebar")
-    pad = 2.5 * paper.type_scale
-    text_w = 18 * font * MM_PER_PT * 0.56
-    return ScaleBar(
-        length,
-        segments,
-        bar_mm,
-        font,
-        max(bar_mm, text_w) + 2 * pad + font * MM_PER_PT * 2,
-        font * MM_PER_PT * 4.6 + 2 * pad,
-    )
-
-
-def draw_scale_bar(ax: Axes, view: MapView, paper: Paper, bar: ScaleBar, box: Box) -> None:
-    """Numeric scale, alternating bar with kilometre labels, on a white plate."""
-    fig_mm = lambda x, y: tuple(float(v) for v in view.to_map(x, y))  # noqa: E731
-    ax.add_patch(
-        Rectangle(
-            fig_mm(box.x0, box.y0),
-            (box.x1 - box.x0) * view.metres_per_mm,
-            (box.y1 - box.y0) * view.metres_per_mm,
-            facecolor="#ffffff",
-            edgecolor="#bdbdbd",
-            linewidth=0.3 * paper.type_scale,
-            alpha=0.9,
-            zorder=39,
-        )
-    )
-    line_mm = bar.font * MM_PER_PT
-    x0 = box.x0 + (box.x1 - box.x0 - bar.bar_mm) / 2
-    y_bar = box.y0 + (box.y1 - box.y0) * 0.36
-    bar_h = line_mm * 0.45
-    seg = bar.bar_mm / bar.segments
-    for i in range(bar.segments):
-        ax.add_patch(
-            Rectangle(
-                fig_mm(x0 + i * seg, y_bar),
-                seg * view.metres_per_mm,
-                bar_h * view.metres_per_mm,
-                facecolor=sym.FRAME_COLOUR if i % 2 == 0 else "#ffffff",
-                edgecolor=sym.FRAME_COLOUR,
-                linewidth=0.3 * paper.type_scale,
-                zorder=40,
-            )
-        )
-    unit_km = bar.length_m >= 1000
-    for i in (0, bar.segments // 2, bar.segments):
-        value = bar.length_m * i / bar.segments
-        text = _distance(value, unit_km) + (" 千米" if unit_km and i == bar.segments else "")
-        text = text + (" 米" if not unit_km and i == bar.segments else "")
-        ax.text(
-            *fig_mm(x0 + i * seg, y_bar - line_mm * 0.3),
-            text,
-            ha="center",
-            va="top",
-            fontsize=bar.font * 0.85,
-            color=sym.FRAME_COLOUR,
-            zorder=40,
-        )
-    centre = (box.x0 + box.x1) / 2
-    per_cm = view.scale / 100.0
-    per_cm_text = f"{per_cm / 1000:g} 千米" if per_cm >= 1000 else f"{per_cm:g} 米"
-    ax.text(
-        *fig_mm(centre, y_bar + bar_h + line_mm * 0.55),
-        f"比例尺 1:{view.scale:,}".replace(",", " "),
-        ha="center",
-        va="bottom",
-        fontsize=bar.font,
-        fontweight="bold",
-        color=sym.FRAME_COLOUR,
-        zorder=40,
-    )
-    ax.text(
-        *fig_mm(centre, box.y0 + line_mm * 0.25),
-        f"图上 1 厘米代表实地 {per_cm_text}",
-        ha="center",
-        va="bottom",
-        fontsize=bar.font * 0.75,
-        color="#444444",
-        zorder=40,
-    )
-
-
-def _distance(value: float, km: bool) -> str:
-    return f"{value / 1000:g}" if km else f"{value:g}"
 
 
 # --- graticule ---------------------------------------------------------------------------------

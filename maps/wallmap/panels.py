@@ -68,6 +68,8 @@ def draw_title(ax: Axes, paper: Paper, sheet: SheetData, rect, *, suffix: str = 
         color="#1a1a1a",
     )
     parts = [f"{sheet.city}{sheet.county_name}", date_text(sheet)]
+    if sheet.changes_since:
+        parts.append(f"变化自 {sheet.changes_since:%Y-%m-%d} 起")
     if sheet.work_group_name:
         parts.append(sheet.work_group_name)
     if sheet.public:

@@ -25,7 +25,8 @@ from maps.fonts import use_cjk_fonts
 from maps.wallmap import content, panels
 from maps.wallmap import symbology as sym
 from maps.wallmap.drawing import LegendEntry
-from maps.wallmap.layout import SheetPlan, body_rect, choose_orientation, grid_band
+from maps.wallmap.furniture import qr_spec, web_twin_url
+from maps.wallmap.layout import SheetPlan, body_rect, choose_orientation, grid_band, page_frame
 from maps.wallmap.mapframe import MapFrame, draw_map_frame
 from maps.wallmap.paper import ISO_A, MM_PER_PT, Paper
 from maps.wallmap.projection import LocalFrame
@@ -36,6 +37,8 @@ COLOR_BY = ("status", "cause")
 DEFAULT_DPI = {"png": 150}
 MAX_PNG_PIXELS = 150e6  # A0 at 300 dpi; more would need gigabytes of memory
 SVG_SALT = "gongjian-wallmap"
+#: The server's address when nothing else is configured (GONGJIAN_PUBLIC_URL, api.settings).
+DEFAULT_WEB_BASE_URL = "http://127.0.0.1:8000"
 
 
 class WallmapError(ValueError):
@@ -55,6 +58,8 @@ class MapOptions:
     tiles: str | None = None
     scattered_only: bool = True
     sectors: bool = False  # outline each cadre's households (分组包片) with the cadre's name
+    # where phones reach the web map: the QR code on the sheet links to its /townships/{code}
+    web_base_url: str | None = DEFAULT_WEB_BASE_URL
 
     def check(self) -> MapOptions:
         if self.paper.upper() not in ("A0", "A1", "A2", "A3", "A4"):
@@ -118,27 +123,37 @@ def render_township_map(
     scattered_only: bool = True,
     scope: str | None = None,
     sectors: bool = False,
+    page: int = 1,
+    web_base_url: str | None = DEFAULT_WEB_BASE_URL,
+    changes_since: dt.date | None = None,
 ) -> bytes:
     """The 攻坚图 of township ``code`` as bytes of a PDF, PNG or SVG.
 
     PDF holds the sheet and, when the roster does not fit the sheet, its 附表 pages; PNG and
-    SVG hold the sheet. ``tiles="A3"`` makes a PDF of overlapping A3 pages with registration
-    marks and an index page. ``fmt="html"`` returns the web twin (``maps.webmap``) when it
-    is installed. Raises ``layers.wallmap_data.TownshipNotFound`` or :class:`WallmapError`.
+    SVG hold one page, ``page`` (1: the map, 2…: the 附表). ``tiles="A3"`` makes a PDF of
+    overlapping A3 pages with registration marks, an index page and the 附表 on A3.
+    ``fmt="html"`` returns the web twin (``maps.webmap``).
+    Raises ``layers.wallmap_data.TownshipNotFound`` or :class:`WallmapError`.
 
     >>> pdf = render_township_map(engine, "441882101", paper="A3")  # doctest: +SKIP
     """
     options = MapOptions(
-        paper, orientation, fmt, dpi, public, color_by, tiles, scattered_only, sectors
+        paper, orientation, fmt, dpi, public, color_by, tiles, scattered_only, sectors, web_base_url
     ).check()
     if options.fmt == "html":
         return render_html(engine, code, public=public, as_of=as_of, scope=scope)
     sheet = fetch_township_sheet(
-        engine, code, as_of=as_of, public=public, scattered_only=scattered_only, scope=scope
+        engine,
+        code,
+        as_of=as_of,
+        public=public,
+        scattered_only=scattered_only,
+        scope=scope,
+        changes_since=changes_since,
     )
     rendered = build_sheet(sheet, options)
     try:
-        return save(rendered, options)
+        return save(rendered, options, page)
     finally:
         close(rendered)
 
@@ -151,13 +166,13 @@ def render_html(
     as_of: dt.date | None = None,
     scope: str | None = None,
 ) -> bytes:
-    """The web twin: the self-contained HTML page of ``maps.webmap`` (status as of today)."""
-    try:
-        from maps.webmap import render_township_html
-    except ImportError as exc:
-        raise WallmapError("the HTML map needs maps.webmap.render_township_html") from exc
-    del as_of  # the web twin always shows the current status
-    return render_township_html(engine, code, public=public, scope=scope).encode("utf-8")
+    """The web twin: the self-contained HTML page of ``maps.webmap``, status as of ``as_of``
+    (default, as on the sheet, the latest effective date in the data)."""
+    from maps.webmap import render_township_html
+
+    return render_township_html(engine, code, public=public, scope=scope, as_of=as_of).encode(
+        "utf-8"
+    )
 
 
 # --- building the pages --------------------------------------------------------------------------
@@ -181,8 +196,11 @@ def build_sheet(sheet: SheetData, options: MapOptions) -> RenderedSheet:
     fig = Figure(figsize=paper.size_in)
     ax = panels.page_axes(fig, paper)
     panels.draw_title(ax, paper, sheet, plan.header)
+    qr = None
+    if options.web_base_url:
+        qr = qr_spec(web_twin_url(options.web_base_url, sheet.code), paper)
     mapframe = draw_map_frame(
-        fig, sheet, plan.view, paper, color_by=options.color_by, sectors=options.sectors
+        fig, sheet, plan.view, paper, color_by=options.color_by, sectors=options.sectors, qr=qr
     )
     draw_neatline(ax, paper, plan)
     where = {"pairing": "下表", "roster": "下表（结对帮扶户见附表）"}.get(plan.band_table, "附表")
@@ -198,14 +216,22 @@ def build_sheet(sheet: SheetData, options: MapOptions) -> RenderedSheet:
     pairing = None
     if "pairing" in continued:
         pairing = content.pairing_table(sheet, with_roster=plan.band_table != "roster")
-    pages = [fig]
-    pages += continuation_pages(
-        sheet, paper, plan, stats if "stats" in continued else None, pairing
-    )
+    # tiles: the 附表 come on the tiles' paper (a table needs no scale, and the office
+    # printer that prints the tiles prints them too)
+    appendix_paper = Paper.named(options.tiles, "portrait") if options.tiles else paper
+    blocks = change_blocks(sheet)
+    if "stats" in continued:
+        blocks.append((STATS_TITLE, stats))
+    if pairing is not None:
+        group = sheet.work_group_name or "帮扶工作组"
+        blocks.append((f"{group}成员及结对帮扶户（帮扶责任人—贫困户）", pairing))
+    pages = [fig, *continuation_pages(sheet, appendix_paper, blocks)]
     for number, page in enumerate(pages, start=1):
         page_label = f"第 {number} 页 / 共 {len(pages)} 页" if len(pages) > 1 else ""
         notes = panels.sheet_notes(sheet, frame, plan.view.scale, page_label)
-        panels.draw_notes(page.axes[0], paper, notes, plan.footer)
+        page_paper = paper if number == 1 else appendix_paper
+        footer = plan.footer if number == 1 else page_frame(page_paper)[1]
+        panels.draw_notes(page.axes[0], page_paper, notes, footer)
     return RenderedSheet(sheet, plan, pages, mapframe, mapframe.legend, {"continued": continued})
 
 
@@ -326,24 +352,25 @@ def _band(ax, paper: Paper, sheet: SheetData, plan: SheetPlan, table: Table, sta
     draw_table(ax, table, (x + left, y, w - left, body - y), plan.band_size)
 
 
+def change_blocks(sheet: SheetData) -> list[tuple[str, Table]]:
+    """The change map's tables (per village, then per household), when it is one."""
+    if sheet.changes is None:
+        return []
+    since = f"{sheet.changes_since:%Y-%m-%d}"
+    return [
+        (f"自 {since} 以来的变化（各村户数）", content.change_summary_table(sheet)),
+        (f"自 {since} 以来有变化的户", content.change_list_table(sheet)),
+    ]
+
+
 def continuation_pages(
-    sheet: SheetData, paper: Paper, plan: SheetPlan, stats: Table | None, pairing: Table | None
+    sheet: SheetData, paper: Paper, blocks: list[tuple[str, Table]]
 ) -> list[Figure]:
-    """附表 pages of the same paper: statistics (if it did not fit) and the pairing table."""
-    if stats is None and pairing is None:
+    """附表 pages of ``paper``: each (title, table) block in turn, flowing over pages."""
+    if not blocks:
         return []
     pages: list[Figure] = []
     max_pt = paper.table_pt()[0]  # 附表 pages have room: the largest table type
-    blocks = []
-    if stats is not None:
-        blocks.append((STATS_TITLE, stats))
-    if pairing is not None:
-        blocks.append(
-            (
-                f"{sheet.work_group_name or '帮扶工作组'}成员及结对帮扶户（帮扶责任人—贫困户）",
-                pairing,
-            )
-        )
     fig = ax = None
     top = bottom = 0.0
     bx, by, bw, bh = body_rect(paper)
@@ -351,7 +378,7 @@ def continuation_pages(
         start = 0
         while start < len(table.rows):
             if fig is None or top - bottom < bh * 0.2:
-                fig, ax = _new_page(sheet, paper, plan)
+                fig, ax = _new_page(sheet, paper)
                 pages.append(fig)
                 top, bottom = by + bh, by
             body = panels.heading(ax, paper, bx, top, bw, title + ("（续）" if start else ""))
@@ -373,10 +400,10 @@ def _table_height_used(table: Table, start: int, end: int, size: float, height: 
     return min(height, (lines + 1) * LINE * size * MM_PER_PT)
 
 
-def _new_page(sheet: SheetData, paper: Paper, plan: SheetPlan):
+def _new_page(sheet: SheetData, paper: Paper):
     fig = Figure(figsize=paper.size_in)
     ax = panels.page_axes(fig, paper)
-    panels.draw_title(ax, paper, sheet, plan.header, suffix=" 附表")
+    panels.draw_title(ax, paper, sheet, page_frame(paper)[0], suffix=" 附表")
     return fig, ax
 
 
@@ -396,25 +423,40 @@ def pdf_metadata(sheet: SheetData) -> dict:
     }
 
 
-def save(rendered: RenderedSheet, options: MapOptions) -> bytes:
-    """Bytes of the sheet in ``options.fmt`` (tiles: a PDF of pages to tape together)."""
+def save(rendered: RenderedSheet, options: MapOptions, page: int = 1) -> bytes:
+    """Bytes of the sheet in ``options.fmt``: a PDF holds every page (tiles: the pages to
+    tape together, then the 附表); PNG and SVG hold one page, ``page`` (1 is the map)."""
     buffer = io.BytesIO()
     if options.tiles:
         from maps.wallmap.tiles import save_tiled
 
         save_tiled(rendered, options.tiles, buffer, pdf_metadata(rendered.sheet))
-    elif options.fmt == "pdf":
+        return buffer.getvalue()
+    if options.fmt == "pdf":
         with PdfPages(buffer, metadata=pdf_metadata(rendered.sheet)) as pdf:
-            for page in rendered.pages:
-                pdf.savefig(page)
-    elif options.fmt == "png":
-        rendered.pages[0].savefig(
-            buffer, format="png", dpi=options.dpi or DEFAULT_DPI["png"], metadata={"Software": None}
+            for figure in rendered.pages:
+                pdf.savefig(figure)
+        return buffer.getvalue()
+    if not 1 <= page <= len(rendered.pages):
+        raise WallmapError(f"page {page} does not exist: the sheet has {len(rendered.pages)}")
+    return save_page(rendered.pages[page - 1], options.fmt, options.dpi)
+
+
+def save_page(figure: Figure, fmt: str, dpi: int | None = None) -> bytes:
+    """One page as PNG (at ``dpi``) or SVG (text as text, a CJK font stack)."""
+    buffer = io.BytesIO()
+    if fmt == "png":
+        figure.savefig(
+            buffer, format="png", dpi=dpi or DEFAULT_DPI["png"], metadata={"Software": None}
         )
-    else:
-        rendered.pages[0].savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-        return svg_fonts(buffer.getvalue())
-    return buffer.getvalue()
+        return buffer.getvalue()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return svg_fonts(buffer.getvalue())
+
+
+def save_pages(rendered: RenderedSheet, options: MapOptions) -> list[bytes]:
+    """Every page of the sheet in ``options.fmt`` (PNG or SVG: one file per page)."""
+    return [save_page(figure, options.fmt, options.dpi) for figure in rendered.pages]
 
 
 #: SVG keeps text as text: name the fonts a viewer is likely to have, ours first.
@@ -431,16 +473,6 @@ def svg_fonts(svg: bytes) -> bytes:
     return svg.replace(f"'{FAMILY}'".encode(), SVG_FONT_STACK.encode())
 
 
-def save_pages_png(rendered: RenderedSheet, dpi: int) -> list[bytes]:
-    """Every page as PNG (the CLI writes 附表 pages next to the sheet)."""
-    out = []
-    for page in rendered.pages:
-        buffer = io.BytesIO()
-        page.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-        out.append(buffer.getvalue())
-    return out
-
-
 def close(rendered: RenderedSheet) -> None:
     for page in rendered.pages:
         page.clear()
@@ -453,4 +485,6 @@ __all__ = [
     "build_sheet",
     "render_township_map",
     "save",
+    "save_page",
+    "save_pages",
 ]

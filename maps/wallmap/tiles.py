@@ -95,7 +95,8 @@ def registration_marks(grid: TileGrid) -> list[tuple[float, float]]:
 
 
 def save_tiled(rendered, tile_name: str, out: io.BufferedIOBase, metadata: dict) -> None:
-    """Write the index page and the tiles of ``rendered``'s sheet as one PDF to ``out``."""
+    """Write the index page, the tiles of ``rendered``'s sheet and its 附表 pages (built on
+    the tiles' paper by ``build_sheet``) as one PDF to ``out``."""
     from pypdf import PdfReader, PdfWriter
     from pypdf.generic import NameObject
 
@@ -129,6 +130,13 @@ def save_tiled(rendered, tile_name: str, out: io.BufferedIOBase, metadata: dict)
             writer, page, f"q {clip}{scale:.6f} 0 0 {scale:.6f} {ox:.3f} {oy:.3f} cm /Sheet Do Q"
         )
         page.merge_page(overlay)
+    if len(rendered.pages) > 1:  # the 附表 pages, already on the tiles' paper
+        appendix = io.BytesIO()
+        with PdfPages(appendix, metadata=metadata) as pdf:
+            for figure in rendered.pages[1:]:
+                pdf.savefig(figure)
+        for page in PdfReader(appendix).pages:
+            writer.add_page(page)
     writer.add_metadata({f"/{k}": str(v) for k, v in metadata.items() if v is not None})
     writer.compress_identical_objects()
     writer.write(out)
@@ -318,6 +326,11 @@ def index_page(rendered, grid: TileGrid) -> Figure:
         "3. 把⊕套准标记一一对齐后，从背面用胶带粘贴；先拼好每一行，再把各行上下拼接。",
         "4. 拼好后整张尺寸与原图相同，比例尺仍然准确。",
     ]
+    appendix = len(rendered.pages) - 1
+    if appendix:
+        first = len(grid.tiles) + 2
+        pages = f"第 {first} 页" if appendix == 1 else f"第 {first}–{first + appendix - 1} 页"
+        steps.append(f"5. {pages}为附表（{grid.tile.name} 纸直接打印，贴在图旁）。")
     for i, text in enumerate(steps):
         ax.text(PRINTER_MARGIN + 4, oy - 8 - i * 6, text, ha="left", va="center", fontsize=8.5)
     if sheet.synthetic:
