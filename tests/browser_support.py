@@ -52,3 +52,15 @@ def serving(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_for_js(page, expression: str, timeout: float = 20_000) -> None:
+    """Wait until ``expression`` is truthy in the page. Unlike ``page.wait_for_function``
+    this evaluates it as Playwright's ``evaluate`` does, which the pages' Content-Security-
+    Policy (no 'unsafe-eval') allows."""
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(100)

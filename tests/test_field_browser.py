@@ -25,7 +25,7 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from api.app import create_app
 from tests.api_support import Users, demo_townships, household_changed, new_users
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, serving, wait_for_js
 
 PHONE = {"width": 360, "height": 740}
 SCREENSHOTS = Path("/tmp")
@@ -136,7 +136,7 @@ def open_app(context: BrowserContext, server: str, seen: dict) -> Page:
 def record_visit(page: Page, household_no: str, *, housing_ok: bool, photo: Path | None) -> None:
     page.locator("#stops li", has_text=household_no).click()
     page.wait_for_selector("#household:not([hidden])")
-    page.wait_for_function("document.querySelector('#fix').textContent.includes('±')")
+    wait_for_js(page, "document.querySelector('#fix').textContent.includes('±')")
     for check in ("food", "clothing", "education", "medical"):
         page.locator(f"[data-check={check}] input[value=yes]").check()
     answer = "yes" if housing_ok else "no"
@@ -145,12 +145,13 @@ def record_visit(page: Page, household_no: str, *, housing_ok: bool, photo: Path
     page.fill("#notes", "住房安全" if housing_ok else "屋顶漏雨，需危房改造")
     if photo is not None:
         page.set_input_files("#photo", str(photo))
-        page.wait_for_function(
+        wait_for_js(
+            page,
             "document.querySelector('#photo-msg').textContent.includes('照片已压缩')",
             timeout=30_000,
         )
     page.click("#save")
-    page.wait_for_function("document.querySelector('#save-msg').textContent.includes('草稿已保存')")
+    wait_for_js(page, "document.querySelector('#save-msg').textContent.includes('草稿已保存')")
     page.click("#back")
     page.wait_for_selector("#plan:not([hidden])")
 
@@ -169,7 +170,7 @@ def test_an_inspectors_day_offline_and_back(
     page.fill("#token", users.tokens["field"])
     page.click("#login-go")
     page.locator(f"[data-download='{plan}']").click()
-    page.wait_for_function("document.querySelector('#home-msg').textContent.includes('已存入手机')")
+    wait_for_js(page, "document.querySelector('#home-msg').textContent.includes('已存入手机')")
     assert page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
@@ -181,7 +182,7 @@ def test_an_inspectors_day_offline_and_back(
     page.locator(f"#offline-plans [data-plan='{plan}']").click()
     page.wait_for_selector("#plan:not([hidden])")
     assert page.locator("#stops li").count() >= 3
-    page.wait_for_function("document.querySelector('#gps').textContent.includes('±15 m')")
+    wait_for_js(page, "document.querySelector('#gps').textContent.includes('±15 m')")
     assert page.locator(".me-dot").count() == 1  # the phone's position on the map
     assert page.locator("#map path").count() > 10  # roads and the route, offline
     assert page.locator("#map .leaflet-image-layer").count() == 1  # the terrain
@@ -213,10 +214,10 @@ def test_an_inspectors_day_offline_and_back(
 def sync_back_online(page: Page, context, engine, plan: int, households) -> None:
     """Back in signal: sync with progress, replay, and the changed household's conflict."""
     context.set_offline(False)
-    page.wait_for_function("document.querySelector('#net').textContent === '在线'")
+    wait_for_js(page, "document.querySelector('#net').textContent === '在线'")
     page.click("#sync")
-    page.wait_for_function(
-        "document.querySelector('#sync-msg').textContent.includes('同步完成')", timeout=30_000
+    wait_for_js(
+        page, "document.querySelector('#sync-msg').textContent.includes('同步完成')", timeout=30_000
     )
     message = page.inner_text("#sync-msg")
     assert "新保存 2" in message and "冲突 1" in message, message
@@ -240,8 +241,8 @@ def sync_back_online(page: Page, context, engine, plan: int, households) -> None
              if (d.state === 'synced') { d.state = 'draft'; await db.put('drafts', d); } } }"""
     )
     page.click("#sync")
-    page.wait_for_function(
-        "document.querySelector('#sync-msg').textContent.includes('已存在 2')", timeout=30_000
+    wait_for_js(
+        page, "document.querySelector('#sync-msg').textContent.includes('已存在 2')", timeout=30_000
     )
     assert len(field_visits(engine, plan)) == 2
 
@@ -254,8 +255,8 @@ def sync_back_online(page: Page, context, engine, plan: int, households) -> None
     page.click("#back")
     page.click("#back")
     page.click("#sync")
-    page.wait_for_function(
-        "document.querySelector('#sync-msg').textContent.includes('新保存 1')", timeout=30_000
+    wait_for_js(
+        page, "document.querySelector('#sync-msg').textContent.includes('新保存 1')", timeout=30_000
     )
     assert len(field_visits(engine, plan)) == 3
     page.screenshot(path=str(SCREENSHOTS / "gongjian-field-synced.png"))
@@ -269,7 +270,8 @@ def visit_popup_in_the_web_map(page, server, users, township, engine, plan, hous
     page.goto(f"{server}/townships/{township}")
     page.wait_for_selector("#gj-user", timeout=20_000)
     page.evaluate(f"gongjian.openVisit({door.id}, [{households[0].lat}, {households[0].lon}])")
-    page.wait_for_function(
+    wait_for_js(
+        page,
         "(() => { const i = document.querySelector('.gj-visit-photo');"
         " return i && i.complete && i.naturalWidth > 0; })()",
         timeout=20_000,

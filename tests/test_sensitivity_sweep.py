@@ -261,7 +261,20 @@ def path_values(town: str, plan: int, tiles: list[tuple[int, int, int]]) -> dict
         "fmt": [],  # from the path's own enum or pattern
         "item_id": [],  # from the items the viewer got
         "zxy": [f"{z}/{x}/{y}" for z, x, y in tiles],
+        "kind": ["clinic", "water", "school", "roads"],
+        "name": ["sweep"],
     }
+
+
+def query_params(url: str, town: str) -> dict:
+    """What a request needs besides its path: every item, a siting problem of the town."""
+    if url.endswith("/items"):
+        return {"limit": 10_000}
+    if url.startswith("/analysis/siting/"):
+        return {"township": town, "count": 2, "budget_km": 3}
+    if url.endswith("/diff"):
+        return {"township": town}
+    return {}
 
 
 def expand(path: str, spec: dict, values: dict[str, list[str]]) -> list[str]:
@@ -312,8 +325,7 @@ def test_a_viewer_gets_no_personal_data_from_any_endpoint(
         if "get" not in operations or path.endswith("{item_id}"):
             continue
         for url in expand(path, operations["get"], values):
-            params = {"limit": 10_000} if url.endswith("/items") else {}
-            response = client.get(url, params=params, headers=headers)
+            response = client.get(url, params=query_params(url, town), headers=headers)
             answered[url] = response.status_code
             assert response.status_code < 500, f"{url}: {response.status_code} {response.text}"
             if response.status_code != 200:

@@ -166,11 +166,13 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
         ctx.errors.raise_if_any()
     summary = ImportSummary(kind.table, path, read=len(source), dry_run=options.dry_run)
     summary.notes = source.notes + ctx.notes
+    checked = len(ctx.notes)
     try:
         rejected = _write(engine, ctx, frame, summary)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY talks to psycopg directly
         raise database_error(exc, path) from exc
-    summary.notes = source.notes + ctx.notes  # with the warnings of the database checks
+    # the warnings of the database checks; notes of the writing (derived boundaries) stay
+    summary.notes += ctx.notes[checked:]
     if rejected:
         summary.errors = ctx.errors.as_dicts()
         summary.rejected = len(rejected)
