@@ -263,6 +263,7 @@ def path_values(town: str, plan: int, tiles: list[tuple[int, int, int]]) -> dict
         "zxy": [f"{z}/{x}/{y}" for z, x, y in tiles],
         "kind": ["clinic", "water", "school", "roads"],
         "name": ["sweep"],
+        "sha256": ["0" * 64],  # photos: inspectors and editors only (viewers get 403)
     }
 
 
