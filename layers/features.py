@@ -194,10 +194,6 @@ class Collection:
         return () if self.source.lstrip().startswith("(") else (self.source,)
 
     @property
-    def all_properties(self) -> tuple[str, ...]:
-        return self.properties
-
-    @property
     def sensitive(self) -> tuple[str, ...]:
         """Properties that viewers see masked or not at all (the sensitivity register)."""
         return tuple(hidden_fields(self.id, self.properties))
@@ -219,7 +215,7 @@ REGISTRY: dict[str, Collection] = {}
 
 def register(collection: Collection) -> Collection:
     """Add (or replace) a layer; it appears in /collections, items, tiles and the web map."""
-    for name in (collection.id, *collection.all_properties):
+    for name in (collection.id, *collection.properties):
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
             raise ValueError(f"{collection.id}: {name!r} is not a plain lower-case name")
     collection.sensitive  # noqa: B018 -- every property must be in the sensitivity register
@@ -311,11 +307,11 @@ def basemap_dem_path(conn: sa.Connection) -> str | None:
 
 def parse_properties(coll: Collection, raw: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in raw.split(",") if n.strip())
-    unknown = [n for n in names if n not in coll.all_properties]
+    unknown = [n for n in names if n not in coll.properties]
     if unknown:
         raise QueryError(
             f"unknown properties {', '.join(unknown)} for {coll.id}; "
-            f"available: {', '.join(coll.all_properties)}"
+            f"available: {', '.join(coll.properties)}"
         )
     return names
 
@@ -412,7 +408,7 @@ def fetch_items(
 ) -> ItemsPage:
     """One page of features in id order, with the number matched (scope-filtered in SQL)."""
     where, params = where_clause(coll, caller, query)
-    names = query.properties if query.properties is not None else coll.all_properties
+    names = query.properties if query.properties is not None else coll.properties
     sql = (
         f"SELECT {feature_sql(coll, caller, names)} AS feature, count(*) OVER () AS matched "
         f"FROM {coll.source_sql} t WHERE {where} "
@@ -447,7 +443,7 @@ def fetch_item(conn: sa.Connection, coll: Collection, caller: Caller, raw_id: st
         return None
     version = f"t.{_ident(coll.version_column)}" if coll.version_column else "NULL"
     sql = (
-        f"SELECT {feature_sql(coll, caller, coll.all_properties)} AS feature, {version} AS version "
+        f"SELECT {feature_sql(coll, caller, coll.properties)} AS feature, {version} AS version "
         f"FROM {coll.source_sql} t "
         f"WHERE t.{_ident(coll.id_column)} = :fid AND {coll.scope_condition(caller)}"
     )
