@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from geo import idnumber, vocab
 from layers import audit
 from layers.access import Caller, code_in_scope
+from layers.derived_boundaries import refresh_derived_boundaries
 from layers.features import COORD_DECIMALS
 from layers.history import set_actor, set_effective_date
 
@@ -127,8 +128,9 @@ def update_household(
     assignments = [f"{name} = :{name}" for name in changes]
     differs = [f"{name} IS DISTINCT FROM :{name}" for name in changes]
     params: dict[str, Any] = dict(changes)
+    rederive = False
     if location is not None:
-        _check_location_in_village(conn, location, before["village_code"])
+        rederive = _check_location_in_village(conn, location, before["village_code"])
         point = "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)"
         assignments.append(f"geom = {point}")
         # the API gives coordinates to COORD_DECIMALS places: the same point sent back is
@@ -152,6 +154,9 @@ def update_household(
         return Saved(household_id, before["version"], changed=False)
     after = audit.snapshot(conn, "household", household_id)
     audit.record(conn, "household", household_id, "update", caller.actor, before, after)
+    if rederive:
+        # the derived village polygon must contain its households again (示意界线 follow points)
+        refresh_derived_boundaries(conn, before["village_code"][:6])
     return Saved(household_id, after["version"])
 
 
@@ -235,18 +240,28 @@ def _check_cadre(conn: sa.Connection, cadre_id: int, village_code: str) -> None:
 
 def _check_location_in_village(
     conn: sa.Connection, location: tuple[float, float], village_code: str
-) -> None:
-    inside = conn.execute(
+) -> bool:
+    """Refuse a point outside the household's village; returns whether the village's polygon
+    is derived (示意界线). A derived polygon only approximates the points it was drawn
+    around, so there the point must lie in the county, and the polygons are re-derived."""
+    inside, derived = conn.execute(
         sa.text(
-            "SELECT ST_Covers(geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) "
-            "FROM village WHERE code = :v"
+            "SELECT CASE WHEN v.boundary_derived OR v.geom IS NULL THEN ST_Covers(c.geom, p.pt) "
+            "            ELSE ST_Covers(v.geom, p.pt) END, "
+            "       v.boundary_derived OR v.geom IS NULL "
+            "FROM village v JOIN county c ON c.code = left(v.code, 6), "
+            "     (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt) p "
+            "WHERE v.code = :v"
         ),
         {"lon": location[0], "lat": location[1], "v": village_code},
-    ).scalar()
+    ).one_or_none() or (False, False)
     if not inside:
+        where = "county" if derived else "village"
         raise EditRejected(
-            f"location: the point is not inside the household's village {village_code}"
+            f"location: the point is not inside the household's {where} "
+            f"{village_code[:6] if derived else village_code}"
         )
+    return bool(derived)
 
 
 def _rejected(exc: IntegrityError) -> EditRejected:

@@ -319,3 +319,56 @@ def test_synthetic_label_only_when_the_registry_holds_synthetic_data(db, importe
         with db.begin() as conn:
             conn.execute(sa.text("DELETE FROM dataset WHERE name = 't'"))
         users.drop()
+
+
+def test_moving_a_household_re_derives_its_village_polygon(db, imported):
+    """A derived polygon only approximates the points: a household moved (through the API)
+    beyond it is accepted when it stays in the county, and the polygons follow the point."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.api_support import new_users
+
+    users = new_users(db)
+    users.add("mover", "admin", COUNTY)
+    with db.connect() as conn:
+        household, village, target = conn.execute(
+            sa.text("""
+            SELECT h.id, h.village_code, ST_AsText(ST_PointOnSurface(o.geom))
+            FROM household h JOIN village v ON v.code = h.village_code
+            JOIN village o ON left(o.code, 9) = left(v.code, 9) AND o.code <> v.code
+            WHERE left(h.village_code, 6) = :c AND v.boundary_derived AND o.geom IS NOT NULL
+            ORDER BY h.id LIMIT 1"""),
+            {"c": COUNTY},
+        ).one()
+    point = shapely.from_wkt(target)
+    url = f"/collections/household/items/{household}"
+    try:
+        with TestClient(create_app(db)) as client:
+            headers = users.headers("mover")
+            etag = client.get(url, headers=headers).headers["etag"]
+            abroad = {"location": {"lon": 113.9, "lat": 22.5}}  # Shenzhen
+            refused = client.patch(url, json=abroad, headers=headers | {"If-Match": etag})
+            assert refused.status_code == 400 and "county" in refused.text
+            moved = {"location": {"lon": round(point.x, 6), "lat": round(point.y, 6)}}
+            saved = client.patch(url, json=moved, headers=headers | {"If-Match": etag})
+            assert saved.status_code == 200, saved.text
+        with db.connect() as conn:
+            contains = conn.execute(
+                sa.text("""SELECT ST_Covers(v.geom, h.geom) AND v.boundary_derived
+                FROM household h JOIN village v ON v.code = h.village_code WHERE h.id = :h"""),
+                {"h": household},
+            ).scalar()
+            outside = conn.execute(
+                sa.text("""SELECT count(*) FROM household h JOIN village v
+                ON v.code = h.village_code WHERE NOT ST_Covers(v.geom, h.geom)""")
+            ).scalar()
+            villages = gpd.read_postgis(
+                "SELECT code, geom FROM village WHERE geom IS NOT NULL", conn
+            )
+        assert contains, f"village {village} does not contain its moved household"
+        assert outside == 0
+        _, overlap = tiling_defects(villages.geometry, load_county(COUNTY))
+        assert overlap < 1.0
+    finally:
+        users.drop()
