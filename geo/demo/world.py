@@ -122,6 +122,8 @@ def _village_columns(villages) -> gpd.GeoDataFrame:
         "code",
         "township_code",
         "name",
+        "official_name",
+        "committee",
         "geom",
         "is_poor_village",
         "key_level",
