@@ -19,7 +19,7 @@ Households (建档立卡户)
   * Points form a compact, elongated cluster around the hamlet point, made of 1–3 house
     groups: median distance to the hamlet point 30–150 m; always inside the own village.
   * household_no = 12-digit village code + 4-digit sequence in the village, e.g.
-    ``4418821010010001``.
+    ``4418821012010001``.
   * members 1–8, mean ~3.2; category general ~75 %, dibao ~20 %, tekun ~5 % (tekun: 1–2
     members, no labour); labour_members = members able to work (ordinary, skilled, weak).
   * main_cause: illness 35–45 %, then labour, skills, disability, education, capital …;
@@ -900,7 +900,7 @@ MEMBER_COLUMNS = ["id", "household_id", "name", "id_number", "relation", "sex", 
 
 
 def household_numbers(village_code: np.ndarray) -> np.ndarray:
-    """Village code + 4-digit sequence within the village, in row order: 4418821010010001."""
+    """Village code + 4-digit sequence within the village, in row order: 4418821012010001."""
     seq = pd.Series(village_code).groupby(village_code, sort=False).cumcount().to_numpy() + 1
     return np.char.add(village_code.astype(str), np.char.zfill(seq.astype(str), 4)).astype(object)
 
