@@ -1,5 +1,9 @@
 """Townships and administrative villages of the demo county, tiling it exactly.
 
+Codes and names are the official ones (统计用区划代码 2023 via geo.divisions): 12 townships,
+174 villages (村委会) and communities (居委会); communities are towns packed around their
+township's seat, and provincial key villages are chosen among the 村委会 only.
+
 Boundaries are a least-cost allocation (skimage MCP with one start per seat) over a cost
 surface that is expensive on steep and high ground, so divides fall on ridges as real
 township boundaries tend to; the allocation raster is polygonised, simplified as a coverage
