@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from api.cli_common import fail, out, parse_date, ready_engine, show_progress, spinner
+from geo.synthetic import SYNTHETIC_NOTE
 
 map_app = typer.Typer(
     help="Print-ready 攻坚图 wall maps (PDF/PNG/SVG, A4–A0).", no_args_is_help=True
@@ -129,7 +130,7 @@ def township(
     out.print(
         f"wrote {target}: {sheet.title}, {plan.paper.name} {plan.paper.orientation}, "
         f"1:{plan.view.scale:,}, {len(sheet.households):,} households"
-        + (", 示例数据（合成）" if sheet.synthetic else ""),
+        + (f", {SYNTHETIC_NOTE}" if sheet.synthetic else ""),
         highlight=False,
     )
     if sheet.changes is not None:

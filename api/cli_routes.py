@@ -19,6 +19,7 @@ import typer
 from rich.table import Table
 
 from api.cli_common import actor, fail, out, parse_date, ready_engine, spinner
+from geo.synthetic import SYNTHETIC_NOTE
 
 route_app = typer.Typer(
     help="Inspectors' field routes: sample households, plan K inspectors × D days along the "
@@ -168,7 +169,7 @@ def _print_plan(made, seconds: float) -> None:
                       f"{d.distance_m / 1000:.1f}")  # fmt: skip
     out.print(table)
     s = p.summary()
-    note = " — 示例数据（合成）" if p.meta.get("synthetic") else ""
+    note = f" — {SYNTHETIC_NOTE}" if p.meta.get("synthetic") else ""
     out.print(
         f"{s['planned']} of {s['households']} households planned "
         f"(from {made.candidates} candidates), {s['unassigned']} left out; travel "

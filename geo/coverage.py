@@ -41,8 +41,7 @@ import shapely
 from geo.access import Access, Walker, access_to, isochrones, nearest_line, snap_points
 from geo.network import RoadNetwork, build_network, metric_crs
 from geo.policy import Profile
-
-SYNTHETIC_NOTE = "示例数据（合成）"
+from geo.synthetic import SYNTHETIC_NOTE as SYNTHETIC_NOTE  # re-exported
 
 # criterion code -> Chinese label (order = order of flags and columns)
 CRITERIA: dict[str, str] = {

@@ -177,14 +177,34 @@ def _allocate_and_fix(
 
 
 def _main_places(points: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per code, the point nearest the mean of its points: a central place that is surely
-    one of the village's own (a bent village's mean may lie outside it)."""
+    """Per code, its medoid: the own point with the least summed distance to the others.
+
+    Surely one of the village's own points (a bent village's mean may lie outside it), and
+    not pulled off-centre by a far hamlet as the point nearest the mean is: on the demo the
+    median village IoU rises from 0.748 to 0.76 (bench/derived_boundaries.py).
+    """
     centres, centre_codes = [], []
     for code in np.unique(codes):
         mine = points[codes == code]
-        centres.append(mine[np.argmin(((mine - mine.mean(axis=0)) ** 2).sum(axis=1))])
+        centres.append(_medoid(mine))
         centre_codes.append(code)
     return np.array(centres), np.array(centre_codes)
+
+
+MEDOID_CANDIDATES = 400  # a big village's medoid is sought among the points nearest its mean
+
+
+def _medoid(points: np.ndarray) -> np.ndarray:
+    """The point of ``points`` (lon/lat) with the least summed distance to all of them."""
+    scaled = points * [math.cos(math.radians(float(points[:, 1].mean()))), 1.0]
+    to_mean = ((scaled - scaled.mean(axis=0)) ** 2).sum(axis=1)
+    candidates = np.argsort(to_mean, kind="stable")[:MEDOID_CANDIDATES]
+    totals = np.zeros(len(candidates))
+    for start in range(0, len(scaled), 2000):  # bounded memory for villages of many points
+        chunk = scaled[start : start + 2000]
+        diff = scaled[candidates, None, :] - chunk[None, :, :]
+        totals += np.hypot(diff[..., 0], diff[..., 1]).sum(axis=1)
+    return points[candidates[np.argmin(totals)]]
 
 
 def terrain_cost(elevation: Elevation) -> np.ndarray:

@@ -31,11 +31,10 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from geo.policy import cite
+from geo.synthetic import SYNTHETIC_NOTE as SYNTHETIC_NOTE  # re-exported
 
 if TYPE_CHECKING:
     from geo.policy import Profile
-
-SYNTHETIC_NOTE = "示例数据（合成）"
 
 
 @dataclass(frozen=True)

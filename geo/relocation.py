@@ -70,9 +70,8 @@ from geo.coverage import assess as assess_coverage
 from geo.network import build_network, metric_crs
 from geo.policy import PolicyError, Profile, cite
 from geo.resettlement import SiteLayers, assign_sites, empty_sites, township_sites
+from geo.synthetic import SYNTHETIC_NOTE as SYNTHETIC_NOTE  # re-exported
 from geo.terrain import NO_DATA, sample_terrain
-
-SYNTHETIC_NOTE = "示例数据（合成）"
 
 # criterion code -> Chinese label (order = order of reasons)
 CRITERIA: dict[str, str] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SYNTHETIC_NOTE = "示例数据（合成）"
+from geo.synthetic import SYNTHETIC_NOTE as SYNTHETIC_NOTE  # re-exported
 
 
 def synthetic_data_loaded(conn: sa.Connection) -> bool:

@@ -30,6 +30,7 @@ from geo import vocab
 from geo.field import CHINA, FieldPolicy, clock_skew, corrected, visit_findings, visit_flags
 from geo.masking import mask_name, mask_phone
 from geo.routing.sheets import CHECKS
+from geo.synthetic import SYNTHETIC_NOTE
 from layers import audit
 from layers.access import Caller
 
@@ -105,7 +106,7 @@ def package(conn: sa.Connection, plan_id: int, caller: Caller) -> dict[str, Any]
             "title": plan.title,
             "area": plan.area_code,
             "synthetic": plan.synthetic,
-            "note": "示例数据（合成）" if plan.synthetic else None,
+            "note": SYNTHETIC_NOTE if plan.synthetic else None,
             "start_date": plan.start_date.isoformat() if plan.start_date else None,
         },
         "downloaded_at": dt.datetime.now(dt.UTC).isoformat(),

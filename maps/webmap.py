@@ -32,6 +32,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from geo import vocab
+from geo.synthetic import SYNTHETIC_NOTE as SYNTHETIC_NOTE  # re-exported
 from maps.palette import STATUS_COLOURS
 
 STATIC = "/static"
@@ -41,7 +42,6 @@ VENDOR_JS = (
     f"{STATIC}/gongjian/webmap.js",
 )
 VENDOR_CSS = (f"{STATIC}/vendor/leaflet/leaflet.css", f"{STATIC}/gongjian/webmap.css")
-SYNTHETIC_NOTE = "示例数据（合成）"
 HILLSHADE_URL = "/basemap/hillshade.webp"
 LIANZHOU_CENTRE = (24.78, 112.38)  # before login and without a DEM
 PAGE = """<!DOCTYPE html>

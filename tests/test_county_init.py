@@ -300,6 +300,8 @@ def test_synthetic_label_only_when_the_registry_holds_synthetic_data(db, importe
                 client.get("/?f=json").json()["description"],
                 client.get("/?f=html").text,
                 client.get("/tiles/village.json", headers=headers).json()["attribution"],
+                client.get("/dashboard").text,
+                client.get(f"/townships/{township}").text,
                 client.get(f"/collections/village/items?township={township}", headers=headers).text,
             ]
 

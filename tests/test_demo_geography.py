@@ -18,7 +18,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from geo import vocab
+from geo import divisions, vocab
 from geo.demo.world import Geography, build_geography, load_county
 
 SEED = 1
@@ -127,13 +127,52 @@ def test_townships_are_the_twelve_real_ones_and_tile_the_county(geo, county):
     assert city.distance(shapely.Point(112.38, 24.78)) < 0.02
 
 
+def test_townships_and_villages_are_exactly_the_official_ones(geo):
+    """统计用区划代码 2023: Lianzhou's 12 townships and 174 villages/communities exactly."""
+    official = divisions.county_divisions("441882")
+    townships = dict(zip(geo.townships.code, geo.townships.name, strict=True))
+    assert townships == {t.code: t.name for t in official.townships}
+    assert len(townships) == 12 and townships["441882109"] == "九陂镇"
+    assert townships["441882118"] == "西江镇" and townships["441882200"] == "瑶安瑶族乡"
+    villages = geo.villages
+    assert len(villages) == 174
+    assert dict(zip(villages.code, villages.official_name, strict=True)) == {
+        v.code: v.name for v in official.villages
+    }
+    assert dict(zip(villages.code, villages.name, strict=True)) == {
+        v.code: v.short_name for v in official.villages
+    }
+    assert dict(zip(villages.code, villages.committee, strict=True)) == {
+        v.code: v.committee for v in official.villages
+    }
+
+
+def test_communities_are_towns_by_the_seat(geo):
+    villages = geo.villages.merge(
+        geo.townships[["code", "seat"]].rename(columns={"code": "township_code"})
+    )
+    communities = villages[villages.committee == "居委会"]
+    assert communities.groupby("township_code").size().to_dict() == {
+        "441882100": 10,
+        "441882101": 1,
+    }
+    assert communities.name.str.endswith("社区").all()
+    assert not communities.is_poor_village.any()
+    seat_km = _to_utm(gpd.GeoSeries(communities.centre.to_numpy(), crs=villages.crs)).distance(
+        _to_utm(gpd.GeoSeries(communities.seat.to_numpy(), crs=villages.crs))
+    )
+    assert (seat_km.to_numpy() <= 3_100).all()  # within ~3 km of the township seat
+    rural = villages[villages.committee == "村委会"]
+    assert _to_utm(communities.geometry).area.median() < _to_utm(rural.geometry).area.median()
+
+
 def test_villages_tile_their_township_and_carry_its_code(geo):
     villages = geo.villages
-    assert 140 <= len(villages) <= 160
     assert villages.code.str.fullmatch(r"\d{12}").all() and villages.code.is_unique
     assert (villages.code.str[:9] == villages.township_code).all()
     assert not villages.duplicated(["township_code", "name"]).any()
-    assert villages.name.str.endswith("村").all()
+    assert villages.name.str.endswith(("村", "社区")).all()
+    assert (_to_utm(villages.geometry).area > 200_000).all()  # every unit has real ground
     for t in geo.townships.itertuples():
         _assert_tiles(villages[villages.township_code == t.code].geometry, t.geom)
     assert all(v.geom.contains(v.centre) for v in villages.itertuples())
@@ -146,7 +185,9 @@ def test_key_villages_match_seed_001(geo):
         )
     )
     key = villages[villages.is_poor_village]
+    assert len(key) == 57
     assert key.groupby("township").size().to_dict() == SEED_001_KEY_VILLAGES
+    assert (key.committee == "村委会").all()  # chosen among rural villages only
     assert (key.key_level == "provincial").all()
     assert villages.loc[~villages.is_poor_village, "key_level"].isna().all()
     assert key.helping_unit.str.startswith(("广州", "共青团广州")).all()

@@ -75,3 +75,43 @@ def test_an_unchanged_demo_is_not_reloaded(engine: sa.Engine, cluster, demo_worl
     assert loaded_fingerprint(engine, DATASET) == demo_fingerprint(2016)
     loaded, counts = ensure_demo(engine, cluster.home)
     assert (loaded, counts) == (False, {})
+
+
+def test_the_demo_says_it_is_synthetic_where_a_user_looks(
+    engine: sa.Engine, demo_world: dict
+) -> None:
+    """Landing page, app description, tiles' attribution and dashboard say 示例数据（合成）
+    for the demo (a real county's data never does: tests/test_county_init.py)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.api_support import new_users
+
+    users = new_users(engine)
+    users.add("demo-viewer", "viewer", "441882")
+    try:
+        with TestClient(create_app(engine)) as client:
+            headers = users.headers("demo-viewer")
+            texts = [
+                client.get("/openapi.json").json()["info"]["description"],
+                client.get("/?f=json").json()["description"],
+                client.get("/?f=html").text,
+                client.get("/tiles/village.json", headers=headers).json()["attribution"],
+                client.get("/dashboard").text,
+            ]
+    finally:
+        users.drop()
+    assert all("示例数据（合成）" in text for text in texts)
+
+
+def test_demo_villages_carry_official_names_and_committees(
+    engine: sa.Engine, demo_world: dict
+) -> None:
+    from geo import divisions
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT code, official_name, committee FROM village WHERE code LIKE '441882%'")
+        ).all()
+    official = divisions.county_divisions("441882").villages
+    assert {tuple(r) for r in rows} == {(v.code, v.name, v.committee) for v in official}

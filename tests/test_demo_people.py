@@ -23,7 +23,7 @@ from geo.demo.people import (
 )
 
 TOWNSHIP_NAMES = ["大路边镇", "星子镇", "西江镇", "龙坪镇", "九陂镇", "连州镇",
-                  "保安镇", "西岸镇", "东陂镇", "瑶安乡", "丰阳镇", "三水乡"]  # fmt: skip
+                  "保安镇", "西岸镇", "东陂镇", "瑶安瑶族乡", "丰阳镇", "三水瑶族乡"]  # fmt: skip
 KEY_PER_TOWNSHIP = [5, 6, 2, 5, 6, 5, 6, 6, 6, 3, 6, 1]  # seed 001
 
 
@@ -318,7 +318,7 @@ def test_yao_surnames_in_yao_townships(county):
     (_, villages, _), people = county
     hh = people.households
     township = villages.set_index("code")["township_code"].loc[hh["village_code"]]
-    yao_codes = {"441882109", "441882111"}  # 瑶安乡 and 三水乡 in the toy geography
+    yao_codes = {"441882109", "441882111"}  # toy codes of 瑶安瑶族乡 and 三水瑶族乡 (not official)
     in_yao = township.isin(yao_codes).to_numpy()
     yao_surname = hh["head_name"].str[0].isin(list("盘房邓赵"))
     assert yao_surname[in_yao].mean() > 0.5 > 0.15 > yao_surname[~in_yao].mean()
@@ -453,3 +453,27 @@ def test_real_demo_geography(tmp_path):
     assert 100 <= lacking.sum() <= 800
     assert len(people.work_groups) == len(towns) == 12
     assert len(people.village_updates) == (villages["key_level"] == "provincial").sum() == 57
+    _assert_communities_have_few_poor(villages, hamlets, hh)
+
+
+def _assert_communities_have_few_poor(villages, hamlets, hh) -> None:
+    """Urban communities (居委会) are towns: per resident, far fewer poor than rural villages."""
+    community = villages.set_index("code")["committee"].eq("居委会")
+    assert community.any()
+    poor = hh.groupby("village_code").size().reindex(community.index, fill_value=0)
+    people = hamlets.groupby("village_code")["population"].sum().reindex(community.index)
+    rate = poor / people
+    assert rate[community].mean() < 0.2 * rate[~community].mean()
+    assert poor[community].max() <= 0.03 * people[community].max() / 3.6 + 1
+    assert (hh["village_code"].map(community)).mean() < 0.02
+
+
+def test_communities_carry_few_poor_households():
+    towns, villages, hamlets = toy_geography(townships=2, grid=(3, 2), key_share=0.2)
+    villages["committee"] = np.where(villages["code"].str[-3:].isin(["206"]), "居委会", "村委会")
+    villages.loc[villages["committee"] == "居委会", ["is_poor_village", "key_level"]] = [
+        False,
+        None,
+    ]
+    people = generate_people(towns, villages, hamlets, seed=3, n_households=1_500)
+    _assert_communities_have_few_poor(villages, hamlets, people.households)

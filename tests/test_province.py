@@ -10,7 +10,7 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from geo import idnumber, vocab
+from geo import divisions, idnumber, vocab
 from geo.demo.people import HOUSEHOLD_COLUMNS
 from geo.demo.province import generate_province, write_province_gpkg
 from geo.paths import GUANGDONG_COUNTIES
@@ -73,6 +73,19 @@ def test_counts_and_columns(toy):
     assert (villages["code"].str[:6] == villages["county_code"]).all()
     per_village = N / len(villages)
     assert 20 <= per_village <= 45
+
+
+def test_villages_are_official_ones_and_poor_villages_rural(toy):
+    """Real 统计用区划代码 2023 codes and names; poor villages only among 村委会."""
+    villages, households = toy
+    official = {d.code: d for d in map(divisions.get, villages["code"]) if d is not None}
+    assert set(official) == set(villages["code"])
+    assert (villages["name"] == [official[c].short_name for c in villages["code"]]).all()
+    poor = villages.loc[villages["is_poor_village"], "code"]
+    assert all(official[c].committee == "村委会" for c in poor)
+    assert set(households["village_code"]) <= set(villages["code"])
+    committee = households["village_code"].map(lambda c: official[c].committee)
+    assert (committee == "居委会").mean() < 0.05  # communities are towns: few poor households
 
 
 def test_weighted_away_from_the_delta_core(toy):

@@ -28,6 +28,7 @@ AS_OF = dt.date(2017, 6, 30)
 DATE_TEXT = "截至 2017年06月30日"
 PT_PER_MM = 72 / 25.4
 CHECK_DPI = 100
+SMALL_TOWNSHIP = "441882201"  # 三水瑶族乡: 4 villages, the quickest sheet to render
 
 
 @dataclass
@@ -202,8 +203,14 @@ def test_household_symbols_sit_inside_the_township_at_their_positions(a4_sheets)
             for dc in (-1, 0, 1):
                 found = image[rows + dr, cols + dc]
                 close_enough |= np.abs(found - colours).max(axis=1) <= 60
-        # village names (with a white halo) may cover a few symbols; nothing else does
-        assert close_enough.mean() >= 0.95, f"{item.sheet.name}: {close_enough.mean():.0%}"
+        # labels (with a white halo) may cover symbols; nothing else does
+        labels = shapely.union_all(
+            [shapely.box(b.x0, b.y0, b.x1, b.y1).buffer(1.0) for _, b in item.labels]
+        )
+        free = ~shapely.contains_xy(labels, marks["x_mm"].to_numpy(), marks["y_mm"].to_numpy())
+        assert free.mean() >= 0.7, f"{item.sheet.name}: {free.mean():.0%} not under a label"
+        shown = close_enough[free].mean()
+        assert shown >= 0.97, f"{item.sheet.name}: {shown:.0%}"
 
 
 def _hex(colour: str) -> np.ndarray:
@@ -299,11 +306,11 @@ def test_public_sheets_hold_no_household_name_and_no_id_number(demo_world, engin
 
 
 def test_same_data_gives_the_same_pdf_and_svg(demo_world, engine):
-    first = render_township_map(engine, "441882200", paper="A4", as_of=AS_OF)
-    second = render_township_map(engine, "441882200", paper="A4", as_of=AS_OF)
+    first = render_township_map(engine, SMALL_TOWNSHIP, paper="A4", as_of=AS_OF)
+    second = render_township_map(engine, SMALL_TOWNSHIP, paper="A4", as_of=AS_OF)
     assert first == second
-    svg1 = render_township_map(engine, "441882200", paper="A4", fmt="svg", as_of=AS_OF)
-    svg2 = render_township_map(engine, "441882200", paper="A4", fmt="svg", as_of=AS_OF)
+    svg1 = render_township_map(engine, SMALL_TOWNSHIP, paper="A4", fmt="svg", as_of=AS_OF)
+    svg2 = render_township_map(engine, SMALL_TOWNSHIP, paper="A4", fmt="svg", as_of=AS_OF)
     assert svg1 == svg2 and b"<svg" in svg1[:1000]
     assert b"<text" in svg1 and b"Gongjian Noto" not in svg1  # text as text, common font names
 
@@ -325,7 +332,7 @@ def test_as_of_shows_the_status_the_archive_held_that_day(demo_world, engine):
 
 
 def test_cause_colouring_lists_causes(demo_world, engine, folder):
-    item = render("441882200", "A4", folder, engine, color_by="cause")
+    item = render(SMALL_TOWNSHIP, "A4", folder, engine, color_by="cause")
     labels = {e.label for e in item.legend}
     causes = set(item.sheet.households["main_cause"].map(sym.vocab.CAUSE))
     assert causes <= labels
@@ -343,7 +350,7 @@ def test_cli_writes_a_png_at_the_asked_dpi(demo_world, database_url, folder, mon
         [
             "map",
             "township",
-            "441882200",
+            SMALL_TOWNSHIP,
             "--paper",
             "A4",
             "--format",
@@ -365,7 +372,7 @@ def test_coverage_results_add_rings_and_a_column(demo_world, engine):
     """Once coverage exists, uncovered households get a ring and the table a 未覆盖 column."""
     from maps.wallmap import content
 
-    sheet = fetch_township_sheet(engine, "441882200", as_of=AS_OF)
+    sheet = fetch_township_sheet(engine, SMALL_TOWNSHIP, as_of=AS_OF)
     assert "uncovered" in sheet.households  # from the coverage join (NULL until computed)
     flagged = sheet.households["id"] % 3 == 0  # as if the analysis had flagged a third
     sheet.households["uncovered"] = flagged
@@ -381,7 +388,7 @@ def test_coverage_results_add_rings_and_a_column(demo_world, engine):
 
 
 def test_sectors_outline_each_cadres_households(demo_world, engine):
-    sheet = fetch_township_sheet(engine, "441882200", as_of=AS_OF)
+    sheet = fetch_township_sheet(engine, SMALL_TOWNSHIP, as_of=AS_OF)
     rendered = build_sheet(sheet, MapOptions(paper="A4", sectors=True).check())
     try:
         entry = next(e for e in rendered.legend if "包片" in e.label)

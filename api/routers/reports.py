@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import current_caller
-from api.deps import get_engine
+from api.deps import get_engine, synthetic_note
 from geo.flags import FLAG_KINDS, SYNTHETIC_NOTE, Period
 from geo.policy import load_profile
 from layers import flags as flag_layer
@@ -236,4 +236,5 @@ def flags_summary(
     response_class=HTMLResponse,
 )
 def dashboard_page(request: Request) -> HTMLResponse:
-    return HTMLResponse(dashboard.dashboard_html(title=request.app.state.settings.title))
+    title = request.app.state.settings.title
+    return HTMLResponse(dashboard.dashboard_html(title=title, note=synthetic_note(request)))

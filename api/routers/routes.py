@@ -34,6 +34,7 @@ from geo.routing.plan import Inspector, PlanError
 from geo.routing.policy import clock
 from geo.routing.sampling import SamplingError
 from geo.routing.sheets import CHECKS, SheetError, read_results, results_template
+from geo.synthetic import SYNTHETIC_NOTE
 from layers import routes
 from layers.access import VISIT_ROLES, Caller, scoped_connection
 from layers.edits import EditRejected, NotInScope
@@ -318,7 +319,7 @@ def _plan_json(plan, request: Request, plan_id: int) -> dict:
     return {
         "id": plan_id,
         "title": plan.meta.get("title"),
-        "note": "示例数据（合成）" if plan.meta.get("synthetic") else None,
+        "note": SYNTHETIC_NOTE if plan.meta.get("synthetic") else None,
         "area": plan.meta.get("area"),
         "strategy": plan.meta.get("strategy"),
         "seed": plan.meta.get("seed"),

@@ -5,4 +5,4 @@ Bump GENERATOR_VERSION whenever a change alters the generated data, so a databas
 an older demo world is reloaded.
 """
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"

@@ -1,5 +1,9 @@
 """Townships and administrative villages of the demo county, tiling it exactly.
 
+Codes and names are the official ones (统计用区划代码 2023 via geo.divisions): 12 townships,
+174 villages (村委会) and communities (居委会); communities are towns packed around their
+township's seat, and provincial key villages are chosen among the 村委会 only.
+
 Boundaries are a least-cost allocation (skimage MCP with one start per seat) over a cost
 surface that is expensive on steep and high ground, so divides fall on ridges as real
 township boundaries tend to; the allocation raster is polygonised, simplified as a coverage
@@ -16,6 +20,7 @@ import numpy as np
 import shapely
 from scipy import ndimage
 
+from geo import divisions
 from geo.demo import names
 from geo.demo.grid import Grid, allocate, polygonize, rasterize_mask, window_around
 from geo.demo.settlements import spread_sample, valley_weight
@@ -28,32 +33,43 @@ CRS = "EPSG:4326"
 @dataclass(frozen=True)
 class TownshipSpec:
     code: str
-    name: str
     seat: tuple[float, float]  # lon, lat (WGS84), approximate
-    villages: int  # administrative villages generated
     key_villages: int  # provincial key (poor) villages, seed 001
 
+    @property
+    def name(self) -> str:
+        return divisions.get(self.code).name
 
-# The 12 real townships of 连州市 (10 towns 1xx, 2 Yao ethnic townships 2xx). Seats are
-# approximate real locations (连州镇 is the city; the others placed from public gazetteer
-# descriptions of each township's neighbours: 保安 between 连州镇 and 瑶安/东陂, 星子 NE with
-# 大路边 to its north, 西江 on the 阳山 border with the G323, 三水 in the NW corner next to
-# 蓝山 (Hunan), 瑶安 to its east, 丰阳/东陂/西岸 down the western valley). Key-village
-# counts are the seed-001 numbers (57 in total); village counts are close to the real ones.
+    @property
+    def units(self) -> list[divisions.Division]:
+        """The official villages and communities (统计用区划代码 2023), in code order."""
+        return divisions.children(self.code)
+
+
+# The 12 townships of 连州市 with their official codes (10 towns 1xx, 2 Yao ethnic townships
+# 2xx); names, villages and communities come from geo.divisions. Seats are approximate real
+# locations (连州镇 is the city; the others placed from public gazetteer descriptions of each
+# township's neighbours: 保安 between 连州镇 and 瑶安/东陂, 星子 NE with 大路边 to its north,
+# 西江 on the 阳山 border with the G323, 三水 in the NW corner next to 蓝山 (Hunan), 瑶安 to
+# its east, 丰阳/东陂/西岸 down the western valley). Key-village counts are the seed-001
+# numbers (57 in total, DOMAIN.md).
 TOWNSHIPS: tuple[TownshipSpec, ...] = (
-    TownshipSpec("441882100", "连州镇", (112.383, 24.781), 16, 5),
-    TownshipSpec("441882101", "星子镇", (112.590, 25.020), 20, 6),
-    TownshipSpec("441882102", "大路边镇", (112.600, 25.115), 13, 5),
-    TownshipSpec("441882103", "龙坪镇", (112.552, 24.858), 12, 5),
-    TownshipSpec("441882104", "西岸镇", (112.308, 24.862), 14, 6),
-    TownshipSpec("441882105", "保安镇", (112.410, 24.920), 16, 6),
-    TownshipSpec("441882106", "丰阳镇", (112.232, 24.990), 10, 6),
-    TownshipSpec("441882107", "东陂镇", (112.322, 24.990), 14, 6),
-    TownshipSpec("441882108", "九陂镇", (112.440, 24.690), 15, 6),
-    TownshipSpec("441882109", "西江镇", (112.620, 24.760), 11, 2),
-    TownshipSpec("441882200", "三水瑶族乡", (112.190, 25.100), 4, 1),
-    TownshipSpec("441882201", "瑶安瑶族乡", (112.330, 25.110), 6, 3),
+    TownshipSpec("441882100", (112.383, 24.781), 5),  # 连州镇
+    TownshipSpec("441882101", (112.590, 25.020), 6),  # 星子镇
+    TownshipSpec("441882102", (112.600, 25.115), 5),  # 大路边镇
+    TownshipSpec("441882103", (112.552, 24.858), 5),  # 龙坪镇
+    TownshipSpec("441882104", (112.308, 24.862), 6),  # 西岸镇
+    TownshipSpec("441882105", (112.410, 24.920), 6),  # 保安镇
+    TownshipSpec("441882106", (112.232, 24.990), 6),  # 丰阳镇
+    TownshipSpec("441882107", (112.322, 24.990), 6),  # 东陂镇
+    TownshipSpec("441882109", (112.440, 24.690), 6),  # 九陂镇
+    TownshipSpec("441882118", (112.620, 24.760), 2),  # 西江镇
+    TownshipSpec("441882200", (112.330, 25.110), 3),  # 瑶安瑶族乡
+    TownshipSpec("441882201", (112.190, 25.100), 1),  # 三水瑶族乡
 )
+COMMUNITY = "居委会"  # urban communities (社区): towns, few poor households
+COMMUNITY_SPACING_M = 700.0  # between the centres of a township's communities
+COMMUNITY_REACH_M = 3000.0  # communities lie within this distance of the seat
 
 
 def seats() -> list[tuple[float, float]]:
@@ -92,22 +108,32 @@ def build_townships(terrain: Terrain, county) -> gpd.GeoDataFrame:
 def build_villages(
     terrain: Terrain, townships: gpd.GeoDataFrame, rng: np.random.Generator
 ) -> gpd.GeoDataFrame:
-    """Administrative villages tiling each township, with codes, names and key flags."""
+    """The official villages and communities of each township, tiling it, with key flags.
+
+    Extra columns for the generators: ``committee`` (村委会/居委会), ``official_name`` and
+    ``town`` (communities, or the seat village where a township has none: no key village, no
+    hamlet lacking living conditions).
+    """
     cost = boundary_cost(terrain)
     weight = valley_weight(terrain)
-    taken: set[str] = set()
     frames = []
     for spec, township in zip(TOWNSHIPS, townships.itertuples(), strict=True):
-        centres = _village_centres(terrain, weight, township.geom, spec, rng)
+        units = spec.units
+        community = np.array([u.committee == COMMUNITY for u in units])
+        centres = _village_centres(terrain, weight, township.geom, spec, community, rng)
         geoms = _village_polygons(terrain.coarse, cost, township.geom, centres)
-        codes = [f"{spec.code}{201 + i:03d}" for i in range(len(centres))]
-        key = _key_villages(terrain, geoms, centres, spec, rng)
+        town = community.copy()
+        town[0] |= not community.any()  # the seat village
+        key = _key_villages(terrain, geoms, centres, spec, ~town, rng)
         frames.append(
             gpd.GeoDataFrame(
                 {
-                    "code": codes,
+                    "code": [u.code for u in units],
                     "township_code": spec.code,
-                    "name": [names.village_name(rng, taken) for _ in codes],
+                    "name": [u.short_name for u in units],
+                    "official_name": [u.name for u in units],
+                    "committee": [u.committee for u in units],
+                    "town": town,
                     "is_poor_village": key,
                     "key_level": ["provincial" if k else None for k in key],
                     "centre": gpd.GeoSeries([shapely.Point(p) for p in centres], crs=CRS),
@@ -203,28 +229,41 @@ def approx_km2(geom) -> float:
 
 
 def _village_centres(
-    terrain: Terrain, weight, township_geom, spec: TownshipSpec, rng
+    terrain: Terrain, weight, township_geom, spec: TownshipSpec, community: np.ndarray, rng
 ) -> list[tuple[float, float]]:
-    """The seat plus valley-weighted, well-spread points inside the township."""
+    """One centre per official unit, in code order.
+
+    Communities (居委会, codes 0xx, listed first) are packed around the seat, the first one
+    at it; without communities the first village sits at the seat. The other villages are
+    valley-weighted, well-spread points, the nearest to the seat taking the lowest codes.
+    """
     grid = terrain.coarse
     inside = ndimage.binary_erosion(rasterize_mask(township_geom, grid), iterations=2)
     rows, cols = np.nonzero(inside)
     lon, lat = grid.centres(rows, cols)
     x_m, y_m = _metres(grid, lon, lat)
-    sx, sy = _metres(grid, *spec.seat)
-    spacing = 0.55 * math.sqrt(approx_km2(township_geom) * 1e6 / spec.villages)
+    cell_weight = weight[rows, cols]
+    anchors = [spec.seat]
+    n_towns = int(community.sum())
+    if n_towns > 1:
+        sx, sy = _metres(grid, *spec.seat)
+        near = np.hypot(x_m - sx, y_m - sy) <= COMMUNITY_REACH_M
+        picked = spread_sample(
+            rng, x_m, y_m, np.where(near, cell_weight, 0.0), n_towns - 1,
+            COMMUNITY_SPACING_M, fixed=[(float(sx), float(sy))],
+        )  # fmt: skip
+        anchors += [(float(lon[i]), float(lat[i])) for i in picked]
+    fixed = [tuple(float(v) for v in _metres(grid, *p)) for p in anchors]
+    spacing = 0.55 * math.sqrt(approx_km2(township_geom) * 1e6 / len(community))
     picked = spread_sample(
-        rng,
-        x_m,
-        y_m,
-        weight[rows, cols],
-        spec.villages - 1,
-        spacing,
-        fixed=[(float(sx), float(sy))],
+        rng, x_m, y_m, cell_weight, len(community) - len(anchors), spacing, fixed=fixed
     )
     others = [(float(lon[i]), float(lat[i])) for i in picked]
     others.sort(key=lambda p: (p[0] - spec.seat[0]) ** 2 + (p[1] - spec.seat[1]) ** 2)
-    return [spec.seat, *others]
+    centres = anchors + others
+    if len(centres) != len(community):
+        raise ValueError(f"{spec.code}: placed {len(centres)} of {len(community)} village centres")
+    return centres
 
 
 def _metres(grid: Grid, lon, lat):
@@ -243,8 +282,11 @@ def _village_polygons(coarse: Grid, cost, township_geom, centres) -> list:
     return _clip_coverage(polygonize(labels, sub), len(centres), township_geom, 1.2 * coarse.res)
 
 
-def _key_villages(terrain: Terrain, geoms, centres, spec: TownshipSpec, rng) -> list[bool]:
-    """Pick the township's key villages, favouring high, steep, remote ones (not the seat)."""
+def _key_villages(
+    terrain: Terrain, geoms, centres, spec: TownshipSpec, eligible: np.ndarray, rng
+) -> list[bool]:
+    """Pick the township's key villages among the ``eligible`` (rural 村, not the seat),
+    favouring high, steep, remote ones."""
     grid = terrain.coarse
     scores = []
     for geom, (lon, lat) in zip(geoms, centres, strict=True):
@@ -256,7 +298,9 @@ def _key_villages(terrain: Terrain, geoms, centres, spec: TownshipSpec, rng) -> 
     scores = np.asarray(scores)
     scores = (scores - scores.mean()) / (scores.std() + 1e-9)
     keys = 1.5 * scores + rng.gumbel(size=scores.size)
-    keys[0] = -np.inf  # the seat village is the township's town centre
+    keys[~eligible] = -np.inf
+    if spec.key_villages > eligible.sum():
+        raise ValueError(f"{spec.code}: {spec.key_villages} key villages, {eligible.sum()} 村")
     chosen = set(np.argsort(-keys, kind="stable")[: spec.key_villages].tolist())
     return [i in chosen for i in range(len(centres))]
 

@@ -14,10 +14,12 @@ Households (建档立卡户)
     hamlets (far from the township seat, no hardened road, no piped water, high and steep
     when the hamlets carry ``elevation_m``/``slope_deg``) and up to 90 % in hamlets lacking
     living conditions, which so get a few hundred households (seed 001: 324 to relocate).
+    Urban communities (居委会, ``committee`` column) are towns: a tenth of the rate, at most
+    3 % of their households poor.
   * Points form a compact, elongated cluster around the hamlet point, made of 1–3 house
     groups: median distance to the hamlet point 30–150 m; always inside the own village.
   * household_no = 12-digit village code + 4-digit sequence in the village, e.g.
-    ``4418821010010001``.
+    ``4418821012010001``.
   * members 1–8, mean ~3.2; category general ~75 %, dibao ~20 %, tekun ~5 % (tekun: 1–2
     members, no labour); labour_members = members able to work (ordinary, skilled, weak).
   * main_cause: illness 35–45 %, then labour, skills, disability, education, capital …;
@@ -80,6 +82,8 @@ KEY_VILLAGE_SHARE = 1 / 3  # seed 003: more than 2/3 of the poor live outside po
 PEOPLE_PER_HOUSEHOLD = 3.6  # rural average, to cap poor households by hamlet population
 MAX_POOR_SHARE = 0.6  # at most this share of a hamlet's households is poor
 MAX_POOR_SHARE_LACKING = 0.9  # 两不具备 hamlets: nearly everyone is poor
+COMMUNITY_RATE = 0.1  # urban communities (居委会): a tenth of a rural hamlet's poverty rate
+COMMUNITY_MAX_POOR_SHARE = 0.03  # and at most 3 % of their households are poor
 
 # Exit schedule (seed 002 §3): 0.5 M, 0.6 M and 0.665 M of 1.765 M people in 2016/17/18.
 EXIT_CUMULATIVE = {2016: 0.5 / 1.765, 2017: 1.1 / 1.765, 2018: 0.94}
@@ -410,6 +414,7 @@ def _hamlet_context(
             "village_code": ham["village_code"].to_numpy(),
             "township_code": village["township_code"].to_numpy(),
             "key": village["key_level"].notna().to_numpy(),
+            "community": _is_community(village).to_numpy(),
             "yao": town["name"].str.contains("三水|瑶安|瑶族").to_numpy(),
             "population": ham["population"].fillna(0).clip(lower=0).to_numpy(),
             "lacking": ham["lacking_conditions"].fillna(False).astype(bool).to_numpy(),
@@ -433,10 +438,17 @@ def _hamlet_context(
         rate += 0.6 * np.clip((ham["elevation_m"].fillna(0).to_numpy() - 150) / 700, 0, 1)
     if "slope_deg" in ham:
         rate += 0.4 * np.clip((ham["slope_deg"].fillna(0).to_numpy() - 10) / 20, 0, 1)
-    out["rate"] = rate + 3.0 * out["lacking"]
+    out["rate"] = np.where(out["community"], COMMUNITY_RATE, rate + 3.0 * out["lacking"])
     out["remote"] = (km > 8) | no_road
     out["spread_m"] = np.clip(20 + 4 * np.sqrt(out["population"]), 30, 150)
     return out
+
+
+def _is_community(villages: pd.DataFrame) -> pd.Series:
+    """Urban communities (居委会) by the ``committee`` column; villages without one are rural."""
+    if "committee" not in villages:
+        return pd.Series(False, index=villages.index)
+    return villages["committee"].eq("居委会").fillna(False).astype(bool)
 
 
 def _township_seats(towns: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -454,6 +466,7 @@ def _allocate_to_hamlets(rng: np.random.Generator, ham: pd.DataFrame, total: int
     """Poor households per hamlet: 1/3 in key villages, ∝ population × rate, capped."""
     weight = ham["population"].to_numpy() * ham["rate"].to_numpy()
     share = np.where(ham["lacking"], MAX_POOR_SHARE_LACKING, MAX_POOR_SHARE)
+    share = np.where(ham["community"], COMMUNITY_MAX_POOR_SHARE, share)
     cap = np.floor(share * ham["population"].to_numpy() / PEOPLE_PER_HOUSEHOLD)
     key = ham["key"].to_numpy()
     counts = np.zeros(len(ham), dtype=np.int64)
@@ -887,7 +900,7 @@ MEMBER_COLUMNS = ["id", "household_id", "name", "id_number", "relation", "sex", 
 
 
 def household_numbers(village_code: np.ndarray) -> np.ndarray:
-    """Village code + 4-digit sequence within the village, in row order: 4418821010010001."""
+    """Village code + 4-digit sequence within the village, in row order: 4418821012010001."""
     seq = pd.Series(village_code).groupby(village_code, sort=False).cumcount().to_numpy() + 1
     return np.char.add(village_code.astype(str), np.char.zfill(seq.astype(str), 4)).astype(object)
 

@@ -8,11 +8,16 @@ Guangdong. ``generate_province`` spreads that many synthetic households over the
   the three that organise their own help (汕头 惠州 江门) 0.35, the twelve helped cities of
   the east, west and north 1.0; urban districts (level "district", else names ending in
   区) count half.
-* About 30 poor households per administrative village; 2,277 of the villages are poor
-  villages (key_level provincial), chosen by county weight, and hold one third of the
-  households (seed 003: more than two thirds live outside poor villages).
-* Villages are points inside their county; households cluster in 1–4 hamlets within ~1 km
-  of the village point, a few tens of metres apart, always inside their county.
+* Villages are real ones: about one per 30 poor households (all of them in the poorest
+  counties) of the villages and communities (村委会/居委会) of each county in the bundled
+  统计用区划代码 2023 (geo.divisions, 26,842 in Guangdong), rural villages preferred, with
+  official codes and names (大塘村, 燕喜社区). 2,277 of the rural villages (村委会, never
+  communities) are poor villages (key_level provincial), chosen by county weight, and hold
+  one third of the households (seed 003: more than two thirds live outside poor villages);
+  communities are towns and get a tenth of a village's share.
+* There are no village polygons: a township is a random point inside its county, its
+  villages points scattered around it inside the county; households cluster in 1–4 hamlets
+  within ~1 km of the village point, a few tens of metres apart, always inside their county.
 * Household attributes come from the same generators as the Lianzhou demo
   (``geo.demo.people``): category, members, causes, housing, seed-002 exit schedule,
   incomes 2015–2018 (as columns income_2015..income_2018), names (Yao surnames in the Yao
@@ -32,6 +37,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geo import divisions
 from geo.demo.people import (
     HOUSEHOLD_COLUMNS,
     INCOME_YEARS,
@@ -55,6 +61,7 @@ from geo.paths import GUANGDONG_COUNTIES
 PROVINCE_HOUSEHOLDS = 708_000  # seed 002 §2: 70.8万户
 PROVINCE_POOR_VILLAGES = 2_277  # seed 002 §2: 2277条村
 HOUSEHOLDS_PER_VILLAGE = 30
+COMMUNITY_WEIGHT = 0.1  # urban communities (居委会) hold few poor households
 # seed 002 §22: helping cities, cities that help themselves, and the helped cities
 DONOR_CITIES = ("广州", "深圳", "珠海", "佛山", "东莞", "中山")
 SELF_HELP_CITIES = ("汕头", "惠州", "江门")
@@ -79,8 +86,6 @@ CITY_WEIGHT = {
 }
 URBAN_DISTRICT_FACTOR = 0.5
 STREAMS = ("allocate", "villages", "place", "profile", "status", "income", "people")
-PLACE_FIRST = "石新大上下黄白龙长平水山坪田塘岗沙竹桥东西南北高马牛鹤凤金青松梅桃李"
-PLACE_SECOND = "坑岭田塘坪岗洞江湖口头寨冲坳湾围屋村垌背尾"
 
 
 def county_weights(counties: pd.DataFrame) -> np.ndarray:
@@ -119,48 +124,77 @@ def generate_province(
     villages = _villages(rng["villages"], counties, per_county, weights, n_poor_villages)
     village_of = _households_to_villages(rng["allocate"], villages, per_county)
     households = _households(rng, counties, villages, village_of)
-    return villages.drop(columns=["county_index"]), households
+    return villages.drop(columns=["county_index", "community"]), households
 
 
 def _villages(rng, counties, per_county, weights, n_poor) -> gpd.GeoDataFrame:
-    """Village points inside each county, coded county + township (1xx) + village (2xx)."""
-    count = np.where(
-        per_county > 0, np.maximum(1, np.round(per_county / HOUSEHOLDS_PER_VILLAGE)), 0
-    ).astype(np.int64)
-    county_index = np.repeat(np.arange(len(counties)), count)
-    rank = np.arange(len(county_index)) - np.repeat(np.cumsum(count) - count, count)
-    codes = np.char.add(
-        counties["code"].to_numpy().astype(str)[county_index],
-        np.char.add((100 + rank // 20).astype(str), (201 + rank % 20).astype(str)),
-    )
-    x, y = np.empty(len(county_index)), np.empty(len(county_index))
-    for c, geom in enumerate(counties.geometry):
-        mine = county_index == c
-        x[mine], y[mine] = random_points_in(rng, geom, int(mine.sum()))
-    p = weights[county_index] / weights[county_index].sum()
-    n_poor = min(n_poor, len(codes))
-    poor = np.zeros(len(codes), dtype=bool)
-    poor[rng.choice(len(codes), size=n_poor, replace=False, p=p)] = True
-    names = np.char.add(
-        np.char.add(_chars(rng, PLACE_FIRST, len(codes)), _chars(rng, PLACE_SECOND, len(codes))),
-        "村",
-    )
+    """The official villages of every county with households, as points inside the county."""
+    units = []
+    for c, code in enumerate(counties["code"].astype(str)):
+        if per_county[c] > 0:
+            units += _chosen_units(rng, c, code, per_county[c])
+    county_index = np.array([c for c, _, _ in units], dtype=np.int64)
+    township = np.array([t.code for _, t, _ in units])
+    x, y = _village_points(rng, counties, county_index, township)
+    rural = np.array([v.committee == "村委会" for _, _, v in units])
+    p = np.where(rural, weights[county_index], 0.0)
+    n_poor = min(n_poor, int(rural.sum()))
+    poor = np.zeros(len(units), dtype=bool)
+    poor[rng.choice(len(units), size=n_poor, replace=False, p=p / p.sum())] = True
     frame = pd.DataFrame(
         {
-            "code": codes.astype(object),
-            "county_code": counties["code"].to_numpy()[county_index],
-            "name": names.astype(object),
+            "code": [v.code for _, _, v in units],
+            "county_code": counties["code"].astype(str).to_numpy()[county_index],
+            "name": [v.short_name for _, _, v in units],
             "is_poor_village": poor,
             "key_level": np.where(poor, "provincial", None),
             "county_index": county_index,
+            "community": ~rural,
         }
     )
     frame["geom"] = shapely.points(x, y)
     return gpd.GeoDataFrame(frame, geometry="geom", crs="EPSG:4326")
 
 
-def _chars(rng, pool: str, n: int) -> np.ndarray:
-    return np.array(list(pool))[rng.integers(0, len(pool), n)]
+def _chosen_units(rng, c: int, county_code: str, households: int) -> list[tuple]:
+    """About one official village per HOUSEHOLDS_PER_VILLAGE households (all of them in the
+    poorest counties), rural villages preferred to communities; (county, township, village)
+    in code order."""
+    units = [(c, t, v) for t in divisions.children(county_code) for v in divisions.children(t.code)]
+    if not units:
+        raise ValueError(f"county {county_code} has no villages in the bundled division codes")
+    n = min(len(units), max(1, round(households / HOUSEHOLDS_PER_VILLAGE)))
+    weight = np.array([1.0 if v.committee == "村委会" else COMMUNITY_WEIGHT for _, _, v in units])
+    keep = rng.choice(len(units), size=n, replace=False, p=weight / weight.sum())
+    return [units[i] for i in sorted(keep)]
+
+
+def _village_points(rng, counties, county_index, township) -> tuple[np.ndarray, np.ndarray]:
+    """A random point per township inside its county, its villages scattered around it
+    (within about a township's radius), inside the county."""
+    x, y = np.empty(len(county_index)), np.empty(len(county_index))
+    geoms = counties.geometry.to_numpy()
+    for c in np.unique(county_index):
+        mine = np.flatnonzero(county_index == c)
+        codes, of = np.unique(township[mine], return_inverse=True)
+        tx, ty = random_points_in(rng, geoms[c], len(codes))
+        lat = float(np.mean(ty))
+        km2 = shapely.area(geoms[c]) * 111.32 * 110.57 * np.cos(np.radians(lat))
+        radius_m = 400 * np.sqrt(km2 / len(codes))  # ~0.4 of a township's width
+        x[mine], y[mine] = tx[of], ty[of]
+        todo = np.arange(len(mine))
+        for attempt in range(8):  # redraw outside the county, closer to the township point
+            dlon, dlat = metres_to_degrees(
+                rng.normal(0, radius_m * 0.6**attempt, len(todo)),
+                rng.normal(0, radius_m * 0.6**attempt, len(todo)),
+                ty[of[todo]],
+            )
+            x[mine[todo]], y[mine[todo]] = tx[of[todo]] + dlon, ty[of[todo]] + dlat
+            todo = todo[~shapely.contains_xy(geoms[c], x[mine[todo]], y[mine[todo]])]
+            if len(todo) == 0:
+                break
+        x[mine[todo]], y[mine[todo]] = tx[of[todo]], ty[of[todo]]  # the township point
+    return x, y
 
 
 def random_points_in(rng: np.random.Generator, geom, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,17 +214,24 @@ def random_points_in(rng: np.random.Generator, geom, n: int) -> tuple[np.ndarray
 
 
 def _households_to_villages(rng, villages: pd.DataFrame, per_county: np.ndarray) -> np.ndarray:
-    """Village index of every household, sorted; poor villages hold ~1/3 of the households."""
+    """Village index of every household, sorted; poor villages hold KEY_VILLAGE_SHARE of them
+    exactly, the rest follows the county shares."""
     poor = villages["is_poor_village"].to_numpy()
     size = rng.lognormal(0, 0.5, len(villages))
-    # non-poor weight such that poor villages hold KEY_VILLAGE_SHARE of all households
-    other = (1 - KEY_VILLAGE_SHARE) / KEY_VILLAGE_SHARE * poor.sum() / max(size[~poor].sum(), 1)
-    weight = np.where(poor, 1.0, other * size)
+    size = np.where(villages["community"].to_numpy(), COMMUNITY_WEIGHT * size, size)
     county = villages["county_index"].to_numpy()
+    total = int(per_county.sum())
     counts = np.zeros(len(villages), dtype=np.int64)
-    for c in np.flatnonzero(per_county):
-        mine = np.flatnonzero(county == c)
-        counts[mine] = rng.multinomial(per_county[c], weight[mine] / weight[mine].sum())
+    n_key = round(total * KEY_VILLAGE_SHARE) if poor.any() and (~poor).any() else 0
+    if n_key:
+        counts[poor] = rng.multinomial(n_key, size[poor] / size[poor].sum())
+    in_poor = np.bincount(county, np.where(poor, counts, 0), minlength=len(per_county))
+    has_other = np.bincount(county, ~poor, minlength=len(per_county)) > 0
+    rest_weight = np.where(has_other, np.maximum(per_county - in_poor, 0), 0).astype(float)
+    rest = apportion(rng, total - n_key, rest_weight, np.full(len(per_county), 1e12))
+    for c in np.flatnonzero(rest):
+        mine = np.flatnonzero((county == c) & ~poor)
+        counts[mine] = rng.multinomial(rest[c], size[mine] / size[mine].sum())
     return np.repeat(np.arange(len(villages)), counts)
 
 

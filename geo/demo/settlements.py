@@ -23,7 +23,7 @@ from geo.demo.terrain import Terrain
 CRS = "EPSG:4326"
 LACKING_HOSTS = 26
 LACKING_REASONS = ("steep_slope", "hazard", "remote")
-YAO_TOWNSHIPS = ("441882200", "441882201")
+YAO_TOWNSHIPS = ("441882200", "441882201")  # 瑶安瑶族乡, 三水瑶族乡
 MAX_HAMLET_M = 1100.0  # highest hamlets of the Yao mountains are around 1,000 m
 
 
@@ -182,7 +182,7 @@ def _lacking_hosts(terrain: Terrain, villages: gpd.GeoDataFrame, rng) -> dict[in
         r, c = grid.rowcol(v.centre.x, v.centre.y)
         score.append(terrain.elev[r, c] / 200 + 1.5 * bool(v.is_poor_village))
     keys = np.asarray(score) + rng.gumbel(size=len(score))
-    keys[[i for i, v in enumerate(villages.itertuples()) if v.code.endswith("201")]] = -np.inf
+    keys[villages["town"].to_numpy(dtype=bool)] = -np.inf  # communities and seat villages
     chosen = sorted(np.argsort(-keys, kind="stable")[:LACKING_HOSTS].tolist())
     return {i: n % len(LACKING_REASONS) for n, i in enumerate(chosen)}
 

@@ -1,9 +1,10 @@
 """The geographic half of the Lianzhou demo world: ``build_geography(county, seed, work_dir)``.
 
-Everything is synthetic (``synthetic=True`` on every layer) except the county boundary, and
-deterministic: one ``numpy.random.SeedSequence(seed)`` spawns a generator per stage, outputs
-are sorted, and the DEM GeoTIFF carries fixed metadata, so the same seed gives
-byte-identical data.
+Everything is synthetic (``synthetic=True`` on every layer) except the county boundary and
+the codes and names of the 12 townships and 174 villages and communities (统计用区划代码
+2023, geo.divisions; their polygons are synthetic), and deterministic: one
+``numpy.random.SeedSequence(seed)`` spawns a generator per stage, outputs are sorted, and the
+DEM GeoTIFF carries fixed metadata, so the same seed gives byte-identical data.
 
 Stages: terrain (DEM, drainage) → reservoirs → hazard and karst zones → townships and
 villages → hamlets → roads → rivers → clinics, schools, water → village attributes.
@@ -122,6 +123,8 @@ def _village_columns(villages) -> gpd.GeoDataFrame:
         "code",
         "township_code",
         "name",
+        "official_name",
+        "committee",
         "geom",
         "is_poor_village",
         "key_level",

@@ -33,8 +33,8 @@ from geo.routing.explain import explain_unassigned
 from geo.routing.matrix import StopMatrix, stop_matrix
 from geo.routing.policy import clock, parse_clock
 from geo.routing.vrp import Problem, Vehicle, solve_vrp
+from geo.synthetic import SYNTHETIC_NOTE as SYNTHETIC_NOTE  # re-exported
 
-SYNTHETIC_NOTE = "示例数据（合成）"
 STOP_COLUMNS = (
     "household_id", "household_no", "status", "inspector", "inspector_name", "day", "date",
     "seq", "arrival_min", "begin_min", "departure_min", "wait_min", "leg_min", "leg_m",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 
 from geo import vocab
-from geo.flags import FLAG_KINDS, SYNTHETIC_NOTE
+from geo.flags import FLAG_KINDS
 from maps.webmap import json_for_script
 
 PAGE = """<!DOCTYPE html>
@@ -59,15 +59,18 @@ PAGE = """<!DOCTYPE html>
 """
 
 
-def dashboard_html(title: str = "攻坚图") -> str:
-    """The page; labels travel in a small JSON config so the script has no Chinese literals."""
+def dashboard_html(title: str = "攻坚图", note: str = "") -> str:
+    """The page; labels travel in a small JSON config so the script has no Chinese literals.
+
+    ``note`` is 示例数据（合成） while synthetic data is loaded (the dataset registry), else "".
+    """
     config = {
         "kinds": FLAG_KINDS,
         "status": vocab.STATUS,
-        "note": SYNTHETIC_NOTE,
+        "note": note,
     }
     return PAGE.format(
         title=html.escape(title),
-        note=html.escape(SYNTHETIC_NOTE),
+        note=html.escape(note),
         config=json_for_script(config),
     )

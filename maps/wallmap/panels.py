@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, PathPatch, Rectangle
 
+from geo.synthetic import SYNTHETIC_NOTE
 from layers.wallmap_data import SheetData
 from maps.wallmap import symbology as sym
 from maps.wallmap.content import Leader
@@ -30,7 +31,7 @@ from maps.wallmap.labels import text_width_em
 from maps.wallmap.paper import MM_PER_PT, Paper
 from maps.wallmap.projection import LocalFrame
 
-SYNTHETIC_STAMP = "示例数据（合成）"
+SYNTHETIC_STAMP = SYNTHETIC_NOTE
 DERIVED_NOTE = (
     "乡镇界、村界为示意界线：由贫困户和自然村的位置推算，仅示意各村范围，不作权属依据；"
     "户数统计按行政区划代码（统计用区划代码 2023），不依界线。"

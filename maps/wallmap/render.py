@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from sqlalchemy.engine import Engine
 
+from geo.synthetic import SYNTHETIC_NOTE
 from layers.wallmap_data import SheetData, fetch_township_sheet
 from maps.fonts import use_cjk_fonts
 from maps.wallmap import content, panels
@@ -415,7 +416,7 @@ def pdf_metadata(sheet: SheetData) -> dict:
     return {
         "Title": sheet.title,
         "Subject": f"{sheet.city}{sheet.county_name}{sheet.name} {panels.date_text(sheet)}"
-        + ("（示例数据（合成））" if sheet.synthetic else ""),
+        + (f"（{SYNTHETIC_NOTE}）" if sheet.synthetic else ""),
         "Creator": "gongjian 攻坚图",
         "Producer": f"gongjian / matplotlib {mpl.__version__}",
         "CreationDate": None,

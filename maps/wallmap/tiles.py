@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Rectangle
 
+from geo.synthetic import SYNTHETIC_NOTE
 from maps.wallmap.paper import Paper
 
 PT_PER_MM = 72.0 / 25.4
@@ -337,7 +338,7 @@ def index_page(rendered, grid: TileGrid) -> Figure:
         ax.text(
             grid.tile.width_mm - PRINTER_MARGIN,
             grid.tile.height_mm - 14,
-            "示例数据（合成）",
+            SYNTHETIC_NOTE,
             ha="right",
             va="center",
             fontsize=9,
