@@ -88,9 +88,7 @@ class Replicas:
 
     def url(self, name: str) -> str:
         password = self.cluster._require_state().password
-        return (
-            f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{self.port(name)}/gongjian"
-        )
+        return f"postgresql+psycopg://{SUPERUSER}:{password}@127.0.0.1:{self.port(name)}/gongjian"
 
     def running(self, name: str) -> bool:
         try:
@@ -155,13 +153,15 @@ class Replicas:
             known = ", ".join(self.names()) or "none"
             raise ReplicaError(f"no replica named {name} (replicas: {known})")
         self.stop(name)
-        with contextlib.suppress(ClusterError, psycopg.Error):
-            with self.cluster._admin_connection() as conn:
-                conn.execute(
-                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                    "WHERE slot_name = %s",
-                    (_slot(name),),
-                )
+        with (
+            contextlib.suppress(ClusterError, psycopg.Error),
+            self.cluster._admin_connection() as conn,
+        ):
+            conn.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                "WHERE slot_name = %s",
+                (_slot(name),),
+            )
         shutil.rmtree(self.root / name, ignore_errors=True)
 
     # -- internals -----------------------------------------------------------------
