@@ -4,9 +4,9 @@ With ``GONGJIAN_READ_URLS`` the API hands read-only requests an engine of a heal
 and everything else the primary's. A background thread checks every replica each
 ``check_s`` (connect timeout 1 s): a replica that does not answer, is not in recovery, or
 whose replay is more than ``max_lag_s`` behind the primary is skipped until a later check
-finds it well again. Lag is measured against the primary's own WAL position history — the
-replica has replayed everything the primary had written at time *t*, lag = now − *t* — so an
-idle primary never makes a replica look late.
+finds it well again. Lag is measured against the primary's own WAL position history — lag
+= now − the moment the primary was first seen past the replica's replay position (0 when
+caught up) — so an idle primary never makes a replica look late (the replay timestamp would).
 
 Read your own writes: after a caller's write the API remembers the primary's WAL position
 (:meth:`ReadRouter.note_write`); that caller's next reads go to a replica only when it has
@@ -16,7 +16,7 @@ replayed that position (waiting up to ``wait_s``), else to the primary.
 True
 >>> clock = LagClock(); clock.sample(100, at=1.0); clock.sample(200, at=2.0)
 >>> clock.lag_s(replay_lsn=200, now=2.5), clock.lag_s(replay_lsn=150, now=2.5)
-(0.0, 1.5)
+(0.0, 0.5)
 """
 
 from __future__ import annotations
