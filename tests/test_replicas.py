@@ -235,6 +235,8 @@ def test_while_the_replica_is_paused_the_writer_reads_the_primary_the_others_the
     on_replica(replica_url, "SELECT pg_wal_replay_pause()")
     try:
         patch_members(client, users, household, 9)
+        cookie = client.cookies.get("gongjian_lsn")
+        assert cookie and cookie.isdigit()
         started = time.monotonic()
         assert members_of(client, users, "editor", household) == (9, "primary")
         waited = time.monotonic() - started
@@ -242,6 +244,14 @@ def test_while_the_replica_is_paused_the_writer_reads_the_primary_the_others_the
         # still within the lag allowed: it sees the row as it was before
         other_office = TestClient(client.app)
         assert members_of(other_office, users, "viewer", household) == (4, "replica")
+        # without the cookie, the process remembers the caller (its token) all the same
+        client.cookies.clear()
+        assert members_of(client, users, "editor", household) == (9, "primary")
+        # another worker process (another app) knows the write from the cookie alone
+        with app_client(client.app.state.login_engine, replica_url) as other_worker:
+            wait_for_replica(other_worker, users)
+            other_worker.cookies.set("gongjian_lsn", cookie)
+            assert members_of(other_worker, users, "editor", household) == (9, "primary")
     finally:
         on_replica(replica_url, "SELECT pg_wal_replay_resume()")
     print(f"read-your-writes fallback to the primary took {1000 * waited:.0f} ms")
