@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from api.auth import BadTokenThrottle, TokenCache
 from api.errors import install_error_handlers
+from api.read_routing import ReadRouting, build_read_router
 from api.routers import (
     analysis,
     edits,
@@ -64,14 +65,19 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     register_model_tables()  # analysis tables nobody described yet are served from their model
     changes = ChangeWatcher(_conninfo(engine))
+    read_router = build_read_router(engine, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         changes.start()
+        if read_router is not None:
+            read_router.start()
         try:
             yield
         finally:
             changes.stop()
+            if read_router is not None:
+                read_router.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -82,6 +88,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.login_engine = engine
     app.state.engine = restricted_engine(engine, settings.db_role)
+    app.state.read_router = read_router  # None: every request on the primary
     app.state.settings = settings
     cache_bytes = settings.tile_cache_mb * 1024 * 1024
     shared = None
@@ -92,6 +99,8 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.state.tokens = TokenCache()
     app.state.bad_tokens = BadTokenThrottle(allowance=settings.bad_token_allowance)
     install_error_handlers(app)
+    if read_router is not None:
+        app.add_middleware(ReadRouting, router=read_router)
     app.add_middleware(
         SecurityHeaders, image_origins=origins_of(t.url for t in settings.online_tiles)
     )

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.read_routing import engine_of
 from layers.access import Caller, caller_for_token, hash_token
 
 bearer = HTTPBearer(
@@ -49,8 +50,10 @@ def client_address(request: Request) -> str:
 
 
 def autocommit(request: Request) -> sa.Connection:
-    """A connection for single statements: no transaction to begin and end around them."""
-    return request.app.state.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    """A connection for single statements: no transaction to begin and end around them.
+
+    On the request's engine: a read replica for reads when there are some (read_routing)."""
+    return engine_of(request).connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def current_caller(

@@ -14,6 +14,7 @@ from api import (
     cli_data,
     cli_maps,
     cli_relocation,
+    cli_replicas,
     cli_reports,
     cli_routes,
     cli_scenario,
@@ -37,6 +38,7 @@ db_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 cli_backup.register(db_app)
+cli_replicas.register(db_app)
 cli_data.register(app)
 cli_county.register(app)
 cli_users.register(app)

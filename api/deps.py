@@ -16,8 +16,11 @@ ITEMS_PARAMETERS = frozenset({"bbox", "limit", "offset", "properties", "datetime
 
 
 def get_engine(request: Request) -> Engine:
-    """The engine the app factory attached to the app state (the API's restricted role)."""
-    return request.app.state.engine
+    """The engine of this request (the API's restricted role): a read replica for reads when
+    GONGJIAN_READ_URLS names some, else the primary (api/read_routing.py decides)."""
+    from api.read_routing import engine_of
+
+    return engine_of(request)
 
 
 def get_settings(request: Request) -> ApiSettings:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class OnlineTiles(BaseSettings):
@@ -41,6 +42,18 @@ class ApiSettings(BaseSettings):
     # http://192.168.1.10:8000: the QR code on every printed 攻坚图 links to its web twin there.
     # Unset: the HTTP route uses the address the request came to, the CLI http://HOST:PORT.
     public_url: str | None = None
+    # Read replicas (`gongjian db replica add` prints one), comma-separated database URLs:
+    # read-only requests go there, writes to the primary. Empty: everything on the primary.
+    read_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # a replica whose replay is further behind the primary than this is skipped
+    max_replica_lag_s: float = Field(default=5.0, gt=0)
+
+    @field_validator("read_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value):
+        if isinstance(value, str):
+            return [url.strip() for url in value.split(",") if url.strip()]
+        return value
 
     def web_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

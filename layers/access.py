@@ -277,20 +277,26 @@ def scoped_connection(engine: Engine, scope: Scope) -> Iterator[sa.Connection]:
 # --- the API's database role ------------------------------------------------------------
 
 
-def restricted_engine(engine: Engine, role: str | None = API_ROLE) -> Engine:
+def restricted_engine(engine: Engine, role: str | None = API_ROLE, **options) -> Engine:
     """An engine like ``engine`` whose sessions run as ``role`` (neither superuser nor owner).
 
     Each new connection switches to ``role`` when it exists and the login role may become
     it; otherwise (a server where the migration could not create it) it stays the login
     role. Nothing connects until the first query, so an app can start while the database
-    is down (``/health`` then answers 503).
+    is down (``/health`` then answers 503). ``options`` go to ``create_engine`` (replicas
+    add a pre-ping and a short connect timeout).
     """
     if not role:
         return engine
     # No pre-ping: a round trip per checkout costs more than a tile from the cache; a
     # connection broken by a server restart fails one request and is then replaced.
     restricted = sa.create_engine(
-        engine.url, pool_size=8, max_overflow=8, pool_recycle=3600, pool_reset_on_return="rollback"
+        engine.url,
+        pool_size=8,
+        max_overflow=8,
+        pool_recycle=3600,
+        pool_reset_on_return="rollback",
+        **options,
     )
 
     @sa.event.listens_for(restricted, "connect")
