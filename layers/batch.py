@@ -17,6 +17,7 @@ county's summary as it finishes.
 
 from __future__ import annotations
 
+import logging
 import resource
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+log = logging.getLogger(__name__)
 COMMANDS = ("coverage", "relocation")
 RETRIES = 2  # a task that raised (lost connection, killed worker…) is run up to twice more
 CONNECT_SECONDS = 5  # how long to wait for a scheduler before saying it is not there
@@ -118,6 +120,7 @@ def run_county(
                 outcome.flagged = int(result.households.candidate.sum())
             outcome.households = len(result.households)
     except (LookupError, NetworkError, TerrainError, ValueError) as exc:
+        log.warning("county %s not done: %s", county, exc, exc_info=True)
         # the same input fails the same way on any worker: report it, do not retry
         outcome.reason = str(exc) or type(exc).__name__
     finally:
@@ -128,19 +131,23 @@ def run_county(
 
 
 def _require_roads(conn: sa.Connection, county: str, codes: Sequence[str]) -> None:
-    """Both analyses measure access along roads: a county without any is reported, not run
-    (the computation would fail later with a message that names no county)."""
-    roads = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM road WHERE geom && "
-            "(SELECT ST_Extent(geom)::geometry FROM township WHERE code = ANY(:codes))"
-        ),
-        {"codes": list(codes)},
-    ).scalar()
-    if not roads:
+    """Both analyses measure access along roads to clinics: a county without either is
+    reported, not run (the computation would fail later with a message naming no county)."""
+    missing = [
+        layer
+        for layer in ("roads", "clinics")
+        if not conn.execute(
+            sa.text(
+                f"SELECT EXISTS (SELECT 1 FROM {layer[:-1]} x JOIN township t "
+                "ON ST_Intersects(x.geom, t.geom) WHERE t.code = ANY(:codes))"
+            ),
+            {"codes": list(codes)},
+        ).scalar()
+    ]
+    if missing:
         raise LookupError(
-            f"no roads in county {county}: load its road layer first "
-            "(gongjian import roads FILE), then run it again"
+            f"no {' and no '.join(missing)} in county {county}: load them first "
+            f"(gongjian import {'|'.join(missing)} FILE), then run it again"
         )
 
 

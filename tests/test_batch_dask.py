@@ -35,6 +35,9 @@ SCHEDULER_PORT = 18787
 ABSENT_PORT = 18798  # nothing listens here
 DASK = Path(sys.executable).with_name("dask")
 ACTOR = "test:batch"
+ROADS_INTO_OTHER = """
+DELETE FROM road r USING township t WHERE t.county_code = :county AND ST_Intersects(r.geom, t.geom)
+"""
 
 
 # --- the world and the Dask processes -------------------------------------------------------
@@ -56,6 +59,8 @@ def world(database_url: str, tmp_path_factory) -> Iterator[tuple[sa.Engine, str]
         rows = household_rows(chosen_villages())
         path = write_list(rows, tmp_path_factory.mktemp("lists") / "建档立卡.csv")
         import_file(engine, "households", path, ImportOptions(actor=ACTOR))
+        with engine.begin() as conn:  # one demo road crosses into 连南: cut, so it has none
+            conn.execute(sa.text(ROADS_INTO_OTHER), {"county": OTHER_COUNTY})
         yield engine, url
 
 
