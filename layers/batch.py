@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
-COMMANDS = ("coverage", "relocation")
+COMMANDS = ("coverage", "relocation", "flags")
 RETRIES = 2  # a task that raised (lost connection, killed worker…) is run up to twice more
 CONNECT_SECONDS = 5  # how long to wait for a scheduler before saying it is not there
 
@@ -65,13 +65,16 @@ class BatchOptions:
 
 
 def counties_asked(engine: sa.Engine, county: str) -> list[str]:
-    """``all`` → every county with households; ``A,B`` → those (each must have townships)."""
+    """``all`` → every county with households, largest first; ``A,B`` → those (each must
+    have townships)."""
     with engine.connect() as conn:
         if county.strip().lower() == "all":
+            # largest first: the long tasks start early, the small ones fill the gaps
             codes = conn.execute(
                 sa.text(
-                    "SELECT DISTINCT t.county_code FROM township t WHERE t.code IN "
-                    "(SELECT DISTINCT left(village_code, 9) FROM household) ORDER BY 1"
+                    "SELECT t.county_code FROM household h "
+                    "JOIN township t ON t.code = left(h.village_code, 9) "
+                    "GROUP BY 1 ORDER BY count(*) DESC, 1"
                 )
             ).scalars()
             found = list(codes)
@@ -111,6 +114,9 @@ def run_county(
         codes = township_groups(engine, None, county, LookupError)[county]
         outcome.townships = len(codes)
         with engine.begin() as conn:
+            if command == "flags":
+                outcome.flagged, outcome.households = _flags(conn, county, options, profile)
+                return outcome
             _require_roads(conn, county, codes)
             if command == "coverage":
                 result, _ = coverage.refresh_townships(conn, codes, profile, options.isochrones)
@@ -125,9 +131,28 @@ def run_county(
         outcome.reason = str(exc) or type(exc).__name__
     finally:
         engine.dispose()
-    outcome.seconds = time.perf_counter() - started
-    outcome.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        outcome.seconds = time.perf_counter() - started
+        outcome.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return outcome
+
+
+def _flags(conn: sa.Connection, county: str, options: BatchOptions, profile) -> tuple[int, int]:
+    """Refresh the county's rows of the ``flag`` table; (flags written, households)."""
+    import datetime as dt
+
+    from geo.flags import FLAG_KINDS, monitoring_policy
+    from layers.flags import FlagQuery, refresh_flags
+    from layers.history import data_date
+
+    as_of = options.extra.get("as_of")
+    day = dt.date.fromisoformat(as_of) if as_of else data_date(conn, county)
+    query = FlagQuery(county, day, tuple(options.extra.get("kinds") or FLAG_KINDS))
+    written = refresh_flags(conn, query, monitoring_policy(profile), profile.fingerprint)
+    households = conn.execute(
+        sa.text("SELECT count(*) FROM household WHERE starts_with(village_code, :c)"),
+        {"c": county},
+    ).scalar_one()
+    return written, households
 
 
 def _require_roads(conn: sa.Connection, county: str, codes: Sequence[str]) -> None:

@@ -188,6 +188,21 @@ def test_relocation_on_dask_equals_the_single_process_run(world, scheduler):
     _assert_same(reference, _tables(engine, relocation.RESULT_TABLES))
 
 
+def test_flags_on_dask_equal_the_per_county_runs(world, scheduler):
+    engine, url = world
+    for county in (DEMO_COUNTY, OTHER_COUNTY):
+        result = _cli(url, "flags", "--county", county)
+        assert result.exit_code == 0, result.output
+    reference = _tables(engine, ["flag"])
+    _clear(engine, ["flag"])
+
+    result = _cli(url, "flags", "--county", "all", "--dask", scheduler["address"])
+
+    assert result.exit_code == 0, result.output
+    assert "2 of 2 counties done" in result.output
+    _assert_same(reference, _tables(engine, ["flag"]))
+
+
 def test_a_scheduler_that_is_not_there_is_named_within_seconds(world):
     _, url = world
     address = f"tcp://127.0.0.1:{ABSENT_PORT}"
