@@ -63,22 +63,31 @@ def main() -> None:
 
 
 def _run(url: str, counties, options, workers: int) -> dict:
-    """Each command over all counties on a fresh LocalCluster of ``workers`` processes."""
-    client = batch.connect(None, workers)
-    try:
-        result = {}
-        for command in COMMANDS:
+    """Each command over all counties on a fresh LocalCluster of ``workers`` processes (fresh,
+    so each command's peak memory is its own)."""
+    result = {}
+    for command in COMMANDS:
+        client = batch.connect(None, workers)
+        try:
+            client.wait_for_workers(workers)
+            baseline = max(client.run(_peak_mb).values())  # the worker before any task
             started = time.perf_counter()
             outcomes = list(batch.run_batch(client, url, command, counties, options))
             wall = time.perf_counter() - started
-            for o in outcomes:
-                if not o.done:
-                    print(f"  {command} {o.county}: not done: {o.reason}")
-            result[command] = {"wall": wall, "outcomes": outcomes}
-            print(f"{workers} worker(s) {command}: {wall:.1f} s wall")
-        return result
-    finally:
-        batch.close(client)
+        finally:
+            batch.close(client)
+        for o in outcomes:
+            if not o.done:
+                print(f"  {command} {o.county}: not done: {o.reason}")
+        result[command] = {"wall": wall, "outcomes": outcomes, "baseline": baseline}
+        print(f"{workers} worker(s) {command}: {wall:.1f} s wall", flush=True)
+    return result
+
+
+def _peak_mb() -> float:
+    """An idle worker's resident memory (its modules loaded), MB."""
+    with open("/proc/self/status") as f:
+        return next(int(x.split()[1]) / 1024 for x in f if x.startswith("VmRSS:"))
 
 
 def _report(runs: dict, households: int, counties: int) -> None:
@@ -94,18 +103,21 @@ def _report(runs: dict, households: int, counties: int) -> None:
             for o in outcomes:
                 peaks[o.worker] = max(peaks.get(o.worker, 0.0), o.peak_mb)
             largest = max(outcomes, key=lambda o: o.households, default=None)
-            mb_per_10k = largest.peak_mb * 10_000 / largest.households if largest else 0.0
+            growth = largest.peak_mb - run[command]["baseline"] if largest else 0.0
+            mb_per_10k = growth * 10_000 / largest.households if largest else 0.0
             print(
                 f"{command}, {n} worker(s): {run[command]['wall']:.1f} s wall, "
                 f"{run[command]['wall'] * per_10k:.2f} s per 10,000 households (wall), "
                 f"{task_s * 10_000 / done_households:.2f} s per 10,000 in tasks, peak MB per "
                 f"worker {', '.join(f'{p:.0f}' for p in peaks.values())}, "
-                f"{mb_per_10k:.0f} MB peak per 10,000 households (largest county)"
+                f"{mb_per_10k:.0f} MB per 10,000 households over the idle worker's "
+                f"{run[command]['baseline']:.0f} MB (largest county)"
             )
             summary[f"{command}_s_{n}"] = round(run[command]["wall"], 2)
             summary[f"{command}_s_per_10k_task_{n}"] = round(task_s * 10_000 / done_households, 3)
             summary[f"{command}_peak_mb_{n}"] = round(max(peaks.values(), default=0.0), 1)
             summary[f"{command}_peak_mb_per_10k_{n}"] = round(mb_per_10k, 1)
+            summary[f"{command}_idle_worker_mb_{n}"] = round(run[command]["baseline"], 1)
     s_1, s_2 = totals.get(1), totals.get(2)
     efficiency = s_1 / (2 * s_2) if s_1 and s_2 else None
     for n, total in totals.items():
