@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from api import cli_batch
 from api.cli_common import fail, out, ready_engine, spinner
 
 # column headers of the summary table (criteria of geo.coverage.CRITERIA, in order)
@@ -29,7 +30,11 @@ def register(app: typer.Typer) -> None:
 
 def coverage(
     township: str = typer.Option(None, "--township", help="9-digit township code (default: all)."),
-    county: str = typer.Option(None, "--county", help="6-digit county code: all its townships."),
+    county: str = typer.Option(
+        None,
+        "--county",
+        help="6-digit county code: all its townships; `all` or A,B: one Dask task per county.",
+    ),
     profile_path: Path = typer.Option(
         None,
         "--profile",
@@ -50,6 +55,9 @@ def coverage(
         help="Assess the scenario's township under its proposed changes instead (nothing "
         "stored; -o writes what changes).",
     ),
+    dask: str = cli_batch.DASK_OPTION,
+    workers: int = cli_batch.WORKERS_OPTION,
+    local_fallback: bool = cli_batch.FALLBACK_OPTION,
 ) -> None:
     """Refresh the coverage tables (per household, hamlet, village, township; isochrones)."""
     from geo.network import NetworkError
@@ -71,6 +79,9 @@ def coverage(
         profile = load_profile(profile_path)
     except PolicyError as exc:
         fail(str(exc), 2)
+    if cli_batch.is_batch(county, dask):
+        _batch(county, dask, workers, local_fallback, profile_path, isochrones, output)
+        return
     engine = ready_engine()
     started = time.perf_counter()
     status = spinner("assessing coverage…")
@@ -97,6 +108,24 @@ def coverage(
         synthetic = bool(tables["townships"].synthetic.any())
         layer.write_export(tables, output, synthetic=synthetic)
         out.print(f"exported to {output}", highlight=False)
+
+
+def _batch(county, dask, workers, local_fallback, profile_path, isochrones, output) -> None:
+    """``--county all`` / ``A,B`` / ``--dask``: one Dask task per county."""
+    from layers.batch import BatchOptions
+
+    if output is not None:
+        fail("-o exports one scope: run the batch, then `coverage --county CODE -o FILE`", 2)
+    options = BatchOptions(str(profile_path) if profile_path else None, isochrones)
+    cli_batch.run(
+        "coverage",
+        county,
+        dask=dask,
+        workers=workers,
+        local_fallback=local_fallback,
+        options=options,
+        flagged_label="未覆盖",
+    )
 
 
 def _scenario_coverage(name: str, profile_path: Path | None, output: Path | None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from api import cli_batch
 from api.cli_common import fail, out, ready_engine, spinner
 
 
@@ -17,7 +18,11 @@ def register(app: typer.Typer) -> None:
 
 def relocation(
     township: str = typer.Option(None, "--township", help="9-digit township code (default: all)."),
-    county: str = typer.Option(None, "--county", help="6-digit county code: all its townships."),
+    county: str = typer.Option(
+        None,
+        "--county",
+        help="6-digit county code: all its townships; `all` or A,B: one Dask task per county.",
+    ),
     profile_path: Path = typer.Option(
         None,
         "--profile",
@@ -33,6 +38,9 @@ def relocation(
         "sites, policy values).",
     ),
     public: bool = typer.Option(False, "--public", help="Mask household heads' names."),
+    dask: str = cli_batch.DASK_OPTION,
+    workers: int = cli_batch.WORKERS_OPTION,
+    local_fallback: bool = cli_batch.FALLBACK_OPTION,
 ) -> None:
     """Refresh the relocation tables: candidates with reasons, whole-hamlet and scattered
     relocations, ranked resettlement sites per township."""
@@ -41,6 +49,7 @@ def relocation(
     from geo.relocation import relocation_policy
     from geo.terrain import TerrainError
     from layers import relocation as layer
+    from layers.batch import BatchOptions
 
     if township and county:
         fail("give --township or --county, not both", 2)
@@ -51,6 +60,20 @@ def relocation(
         relocation_policy(profile)  # a bad [relocation] section fails before any work
     except PolicyError as exc:
         fail(str(exc), 2)
+    if cli_batch.is_batch(county, dask):
+        if output is not None:
+            fail("-o exports one scope: run the batch, then `relocation --county CODE -o FILE`", 2)
+        options = BatchOptions(str(profile_path) if profile_path else None)
+        cli_batch.run(
+            "relocation",
+            county,
+            dask=dask,
+            workers=workers,
+            local_fallback=local_fallback,
+            options=options,
+            flagged_label="搬迁户",
+        )
+        return
     engine = ready_engine()
     started = time.perf_counter()
     status = spinner("assessing relocation…")

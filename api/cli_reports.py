@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from api import cli_batch
 from api.cli_common import fail, out, parse_date, ready_engine, spinner
 
 report_app = typer.Typer(help="Progress reports (每月一报): XLSX and PDF.", no_args_is_help=True)
@@ -126,6 +127,9 @@ def flags(
     store: bool = typer.Option(
         True, "--store/--no-store", help="Refresh the flag table (the map layer) for the area."
     ),
+    dask: str = cli_batch.DASK_OPTION,
+    workers: int = cli_batch.WORKERS_OPTION,
+    local_fallback: bool = cli_batch.FALLBACK_OPTION,
 ) -> None:
     """Flag exits on paper (数字脱贫), neglect and suspicious records, with the evidence.
 
@@ -142,6 +146,11 @@ def flags(
     )
     from layers.history import data_date
 
+    if cli_batch.is_batch(county, dask):
+        _batch_flags(
+            county, as_of, kind, profile_path, output, store, dask, workers, local_fallback
+        )
+        return
     code = _area(township, county, required=False)
     if output is not None and output.suffix.lower() not in (".xlsx", ".csv", ".geojson"):
         fail(f"{output.name}: write the flags as .xlsx, .csv or .geojson", 2)
@@ -168,6 +177,28 @@ def flags(
         out.print(f"flag layer refreshed for {code or 'every area'} as of {day}", highlight=False)
     if len(rows) and bool(rows["synthetic"].any()):
         out.print(SYNTHETIC_NOTE, style="red")
+
+
+def _batch_flags(county, as_of, kind, profile_path, output, store, dask, workers, fallback):
+    """``flags --county all`` / ``A,B`` / ``--dask``: the flag layer refreshed per county."""
+    from layers.batch import BatchOptions
+
+    if output is not None or not store:
+        fail("a batch refreshes the flag layer: leave out -o and --no-store", 2)
+    parse_date(as_of)  # a bad date fails here, before any task
+    kinds = [k.strip() for k in kind.split(",")] if kind else None
+    options = BatchOptions(
+        str(profile_path) if profile_path else None, extra={"as_of": as_of, "kinds": kinds}
+    )
+    cli_batch.run(
+        "flags",
+        county,
+        dask=dask,
+        workers=workers,
+        local_fallback=fallback,
+        options=options,
+        flagged_label="预警",
+    )
 
 
 def _print_counts(counts, day: dt.date, labels: dict) -> None:
