@@ -223,14 +223,21 @@ def road_cost(terrain: Terrain) -> np.ndarray:
 
 
 def build_roads(
-    terrain: Terrain, county, townships, villages, hamlets, rng: np.random.Generator
+    terrain: Terrain,
+    county,
+    townships,
+    villages,
+    hamlets,
+    rng: np.random.Generator,
+    trunk_roads: tuple = TRUNK_ROADS,
 ) -> RoadPlan:
-    """The connected road network and whether each hamlet's own road is hardened."""
+    """The connected road network and whether each hamlet's own road is hardened
+    (``trunk_roads`` as in TRUNK_ROADS: Lianzhou's by default)."""
     grid = terrain.coarse
     graph = RoadGraph(grid)
     cost = road_cost(terrain)
     seats = dict(zip(townships.name, townships.seat, strict=True))
-    _trunk_roads(graph, cost, grid, county, seats)
+    _trunk_roads(graph, cost, grid, county, seats, trunk_roads)
     _connect_seats(graph, cost, grid, townships)
     centre_paths = _township_roads(graph, cost, grid, townships, villages, terrain, rng)
     surfaces = _hamlet_surfaces(terrain, villages, hamlets, rng)
@@ -280,8 +287,8 @@ def _waypoint(point, county, seats) -> tuple[float, float]:
     return (inward.x, inward.y)
 
 
-def _trunk_roads(graph: RoadGraph, cost, grid: Grid, county, seats) -> None:
-    for name, road_class, waypoints in TRUNK_ROADS:
+def _trunk_roads(graph: RoadGraph, cost, grid: Grid, county, seats, trunk_roads) -> None:
+    for name, road_class, waypoints in trunk_roads:
         points = [_waypoint(w, county, seats) for w in waypoints]
         for a, b in itertools.pairwise(points):
             path = _route(cost, grid, [_rc(grid, *a)], [_rc(grid, *b)], margin=40)[0]
