@@ -111,7 +111,8 @@ def trunk_roads(townships: gpd.GeoDataFrame) -> tuple:
     nearest other seats; the rest are joined by the generator's seat connections."""
     first = townships.iloc[0]
     others = townships.iloc[1:]
-    nearest = others.assign(_d=others.seat.distance(first.seat)).sort_values("_d").head(3)
+    distance = shapely.distance(np.asarray(others.seat.array), first.seat)  # ranking only
+    nearest = others.assign(_d=distance).sort_values("_d", kind="stable").head(3)
     return tuple(
         (f"S{901 + i}", "provincial", (first["name"], name))
         for i, name in enumerate(nearest["name"])
