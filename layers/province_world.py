@@ -45,7 +45,8 @@ class CountyResult:
 
     code: str
     name: str
-    seconds: float = 0.0
+    build_seconds: float = 0.0
+    load_seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
@@ -79,10 +80,12 @@ def household_counts(seed: int) -> dict[str, int]:
 
 
 def build_county(code: str, seed: int, work_dir: str, n_households: int | None):
-    """Worker entry point: the county's tables (picklable frames) or raises."""
+    """Worker entry point: (the county's tables, seconds taken), or raises."""
     from geo.demo.county_world import build_county_tables
 
-    return build_county_tables(code, seed, Path(work_dir), n_households)
+    started = time.monotonic()
+    tables = build_county_tables(code, seed, Path(work_dir), n_households)
+    return tables, time.monotonic() - started
 
 
 def build_and_load(
@@ -104,23 +107,23 @@ def build_and_load(
     prepare_database(engine, seed)
     results: list[CountyResult] = []
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
-        started = {}
         futures = {}
         for code in codes:
             if code not in ranks:
-                results.append(_failed(code, f"not a county in the boundaries file", progress))
+                results.append(_failed(code, "not a county in the boundaries file", progress))
                 continue
-            started[code] = time.monotonic()
             future = pool.submit(build_county, code, seed, str(work_dir), households.get(code))
             futures[future] = code
         for future in as_completed(futures):
             code = futures[future]
             result = CountyResult(code, county_name(code))
             try:
-                result.counts = load_county(engine, code, ranks[code], future.result())
+                tables, result.build_seconds = future.result()
+                started = time.monotonic()
+                result.counts = load_county(engine, code, ranks[code], tables)
+                result.load_seconds = time.monotonic() - started
             except Exception as exc:  # one broken county must not stop the others
                 result.error = f"{type(exc).__name__}: {exc}"
-            result.seconds = time.monotonic() - started[code]
             results.append(result)
             if progress:
                 progress(result)

@@ -39,7 +39,9 @@ CELLS_PER_VILLAGE = 6  # a village needs a few coarse cells to have a polygon an
 def county_rngs(seed: int, code: str) -> dict[str, np.random.Generator]:
     """One generator per stage, keyed by the seed and the county code only."""
     streams = np.random.SeedSequence([int(seed), int(code)]).spawn(len(COUNTY_STAGES))
-    return {stage: np.random.default_rng(s) for stage, s in zip(COUNTY_STAGES, streams, strict=True)}
+    return {
+        stage: np.random.default_rng(s) for stage, s in zip(COUNTY_STAGES, streams, strict=True)
+    }
 
 
 def build_county_tables(
@@ -73,7 +75,7 @@ def build_county_tables(
         world, county, townships, villages, hamlets, rngs["roads"], trunk_roads(townships)
     )
     hamlets["road_hardened"] = hamlets["id"].map(plan.hamlet_hardened).astype(bool)
-    rivers = network.build_rivers(world, county, townships)
+    rivers = network.build_rivers(world, county, townships, trunk_name=None)
     rng = rngs["facilities"]
     clinics = facilities.build_clinics(townships, villages, rng)
     schools = facilities.build_schools(townships, villages, world, rng)
@@ -83,7 +85,9 @@ def build_county_tables(
 
     households = n_households or HOUSEHOLDS_PER_VILLAGE * len(villages)
     people_seed = int(rngs["people"].integers(2**31))
-    people = generate_people(townships, villages, hamlets, people_seed, households)
+    people = generate_people(
+        townships, villages, hamlets, people_seed, households, region=int(code)
+    )
     village_frame = _village_columns(villages)
     updates = people.village_updates
     if not updates.empty:
