@@ -45,6 +45,14 @@ def load_province(seed: int, counties: str | None, jobs: int | None) -> None:
         f"province world (seed {seed}): {len(loaded)} of {len(results)} counties loaded, "
         f"{households:,} households, in {time.monotonic() - started:.0f} s (示例数据（合成）)"
     )
+    if loaded:
+        build = sorted(r.build_seconds for r in loaded)
+        load = sum(r.load_seconds for r in loaded) / len(loaded)
+        out.print(
+            f"per county: build {sum(build) / len(build):.1f} s mean, "
+            f"{build[len(build) // 2]:.1f} s median, {build[-1]:.1f} s max; load {load:.1f} s mean",
+            highlight=False,
+        )
     failed = [r for r in results if r.error]
     for result in failed:
         out.print(f"not loaded: {result.name} ({result.code}): {result.error}", highlight=False)
