@@ -135,11 +135,18 @@ def db_status() -> None:
 @app.command("demo")
 def demo(
     serve_after: bool = typer.Option(False, "--serve", help="Serve the API when loaded."),
-    seed: int = typer.Option(2016, help="Seed of the synthetic world (same seed, same data)."),
+    seed: int = typer.Option(
+        None, help="Seed (same seed, same data); 2016 for Lianzhou and -o, 2 for --load."
+    ),
     force: bool = typer.Option(False, "--force", help="Rebuild and reload even if current."),
     scale: str = typer.Option(
-        "lianzhou", help="lianzhou: load the demo; province: write ~708,000 households to -o."
+        "lianzhou",
+        help="lianzhou: load the demo; province: --load every county's world, or write "
+        "~708,000 households to -o.",
     ),
+    load: bool = typer.Option(False, "--load", help="--scale province: build and load it."),
+    counties: str = typer.Option(None, help="--load only these counties (CODE,CODE)."),
+    jobs: int = typer.Option(None, help="--load: worker processes (default: the cores)."),
     output: Path = typer.Option(None, "-o", "--output", help="GeoPackage for --scale province."),
     maps: bool = typer.Option(True, "--maps/--no-maps", help="Render the 12 wall maps (A1)."),
     out_dir: Path = typer.Option(Path("out"), "--out", help="Where the wall maps go."),
@@ -148,11 +155,18 @@ def demo(
 ) -> None:
     """Load the Lianzhou demo (boundaries, then the synthetic world); optionally serve.
 
-    With --scale province, write the province-scale synthetic households (for benchmarks)
-    to a GeoPackage instead; the database is not touched.
+    With --scale province --load, build every county's synthetic world (seed 2) in
+    parallel and load it instead; with --scale province -o FILE.gpkg, write the
+    province-scale synthetic households (for benchmarks) without touching the database.
     """
     import time
 
+    if scale == "province" and load:
+        from api.cli_province import load_province
+
+        load_province(2 if seed is None else seed, counties, jobs)
+        return
+    seed = 2016 if seed is None else seed
     if scale == "province":
         _write_province(output, seed)
         return

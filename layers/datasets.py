@@ -12,7 +12,8 @@ from geo.synthetic import SYNTHETIC_NOTE as SYNTHETIC_NOTE  # re-exported
 
 
 def synthetic_data_loaded(conn: sa.Connection) -> bool:
-    """True when a synthetic dataset (the demo, the province-scale set) is loaded."""
+    """True when a synthetic dataset (the Lianzhou demo ``lianzhou-demo``, the province
+    world ``guangdong-province-demo``) is loaded."""
     return bool(
         conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM dataset WHERE synthetic)")).scalar()
     )

@@ -28,7 +28,7 @@ def build_hazards(terrain: Terrain, county, rng: np.random.Generator) -> gpd.Geo
     frame = gpd.GeoDataFrame(rows, columns=["kind", "level", "geom"], geometry="geom", crs=CRS)
     res = terrain.coarse.res
     frame["geom"] = [_clean(_clean(g, res).intersection(county), res) for g in frame.geom]
-    frame = frame[[approx_km2(g) >= MIN_ZONE_KM2 for g in frame.geom]]
+    frame = frame[np.array([approx_km2(g) >= MIN_ZONE_KM2 for g in frame.geom], dtype=bool)]
     frame = frame.assign(_area=[-g.area for g in frame.geom])
     frame = frame.sort_values(["kind", "level", "_area"], kind="stable").drop(columns="_area")
     frame.insert(0, "id", np.arange(1, len(frame) + 1))

@@ -45,8 +45,11 @@ TRUNK_ROADS: tuple[tuple[str, str, tuple], ...] = (
 # ----------------------------------------------------------------------------- rivers
 
 
-def build_rivers(terrain: Terrain, county, townships: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """River lines (upstream → downstream) with Strahler order and names for the big ones."""
+def build_rivers(
+    terrain: Terrain, county, townships: gpd.GeoDataFrame, trunk_name: str | None = "连江"
+) -> gpd.GeoDataFrame:
+    """River lines (upstream → downstream) with Strahler order and names for the big ones
+    (the trunk is ``trunk_name``, or named like the others when None)."""
     grid = terrain.coarse
     acc = terrain.acc_km2.ravel()
     parent = terrain.parent
@@ -61,9 +64,9 @@ def build_rivers(terrain: Terrain, county, townships: gpd.GeoDataFrame) -> gpd.G
             rows.append({"stem": stem[-1], "acc": acc[piece[-1]], "order": strahler, "geom": line})
     frame = gpd.GeoDataFrame(rows, geometry="geom", crs=CRS)
     frame["geom"] = frame.geometry.intersection(county)
-    frame = frame[~frame.geometry.is_empty].explode(index_parts=False)
+    frame = frame[~frame.geometry.is_empty].explode(index_parts=False).reset_index(drop=True)
     frame = frame[frame.geometry.geom_type == "LineString"]
-    frame["name"] = _river_names(frame, townships, terrain)
+    frame["name"] = _river_names(frame, townships, terrain, trunk_name)
     frame = frame.sort_values(["order", "name"], ascending=[False, True], kind="stable")
     frame = frame.drop(columns=["stem", "acc"]).reset_index(drop=True)
     frame.insert(0, "id", np.arange(1, len(frame) + 1))
@@ -121,7 +124,9 @@ def _split_by_order(stem: list[int], order: dict[int, int]):
     yield stem[start:], order[stem[start]]
 
 
-def _river_names(frame: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, terrain: Terrain):
+def _river_names(
+    frame: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, terrain: Terrain, trunk_name
+):
     """连江 for the trunk below TRUNK_KM2; other big rivers (the trunk's upper course too)
     after the township holding most of their length."""
     trunk = frame.loc[frame["acc"].idxmax(), "stem"]
@@ -130,10 +135,10 @@ def _river_names(frame: gpd.GeoDataFrame, townships: gpd.GeoDataFrame, terrain: 
     lengths = gpd.pd.Series(shapely.length(frame.geometry.to_numpy()), index=frame.index)
     river_len = lengths.groupby(river).sum()
     river_acc = frame["acc"].groupby(river).max()
-    names: dict[int, str | None] = {trunk: "连江"}
-    used = {"连江"}
+    names: dict[int, str | None] = {trunk: trunk_name}
+    used = {trunk_name}
     for key in sorted(river_acc.index, key=lambda k: -river_acc[k]):
-        if key == trunk:
+        if key == trunk and trunk_name is not None:
             continue
         if river_acc[key] < NAMED_KM2 or river_len[key] < 0.05:
             names[key] = None
@@ -223,14 +228,21 @@ def road_cost(terrain: Terrain) -> np.ndarray:
 
 
 def build_roads(
-    terrain: Terrain, county, townships, villages, hamlets, rng: np.random.Generator
+    terrain: Terrain,
+    county,
+    townships,
+    villages,
+    hamlets,
+    rng: np.random.Generator,
+    trunk_roads: tuple = TRUNK_ROADS,
 ) -> RoadPlan:
-    """The connected road network and whether each hamlet's own road is hardened."""
+    """The connected road network and whether each hamlet's own road is hardened
+    (``trunk_roads`` as in TRUNK_ROADS: Lianzhou's by default)."""
     grid = terrain.coarse
     graph = RoadGraph(grid)
     cost = road_cost(terrain)
     seats = dict(zip(townships.name, townships.seat, strict=True))
-    _trunk_roads(graph, cost, grid, county, seats)
+    _trunk_roads(graph, cost, grid, county, seats, trunk_roads)
     _connect_seats(graph, cost, grid, townships)
     centre_paths = _township_roads(graph, cost, grid, townships, villages, terrain, rng)
     surfaces = _hamlet_surfaces(terrain, villages, hamlets, rng)
@@ -245,7 +257,18 @@ def build_roads(
 def _route(
     cost, grid: Grid, starts: list[tuple[int, int]], ends: list[tuple[int, int]], margin: int = 25
 ) -> list[list[int]]:
-    """Least-cost cell paths (flat indices) from the nearest start to each end."""
+    """Least-cost cell paths (flat indices) from the nearest start to each end.
+
+    When an end cannot be reached inside the window (a county in several parts, a seat cut
+    off by the mask), the whole grid is routed with impassable cells made very dear."""
+    try:
+        return _route_window(cost, grid, starts, ends, margin)
+    except ValueError:
+        dear = np.where(np.isfinite(cost), cost, 1e4)
+        return _route_window(dear, grid, starts, ends, max(grid.height, grid.width))
+
+
+def _route_window(cost, grid: Grid, starts, ends, margin: int) -> list[list[int]]:
     rows = [p[0] for p in starts + ends]
     cols = [p[1] for p in starts + ends]
     r0, r1 = max(min(rows) - margin, 0), min(max(rows) + margin + 1, grid.height)
@@ -280,8 +303,8 @@ def _waypoint(point, county, seats) -> tuple[float, float]:
     return (inward.x, inward.y)
 
 
-def _trunk_roads(graph: RoadGraph, cost, grid: Grid, county, seats) -> None:
-    for name, road_class, waypoints in TRUNK_ROADS:
+def _trunk_roads(graph: RoadGraph, cost, grid: Grid, county, seats, trunk_roads) -> None:
+    for name, road_class, waypoints in trunk_roads:
         points = [_waypoint(w, county, seats) for w in waypoints]
         for a, b in itertools.pairwise(points):
             path = _route(cost, grid, [_rc(grid, *a)], [_rc(grid, *b)], margin=40)[0]

@@ -295,6 +295,7 @@ def generate_people(
     hamlets: gpd.GeoDataFrame,
     seed: int,
     n_households: int = DEFAULT_HOUSEHOLDS,
+    region: int = LIANZHOU,
 ) -> People:
     """Poor households and everything about them for a synthetic county (see module doc).
 
@@ -314,7 +315,7 @@ def generate_people(
     hh = ham.loc[ham.index.repeat(counts)].reset_index(drop=True)
     x, y = _place_in_villages(rng["place"], hh, ham, counts, vills)
     profile = draw_profile(rng["profile"], hh["remote"].to_numpy(), hh["lacking"].to_numpy())
-    members, labour = draw_members(rng["members"], profile, hh["yao"].to_numpy(), LIANZHOU)
+    members, labour = draw_members(rng["members"], profile, hh["yao"].to_numpy(), region)
     profile["labour_members"] = labour
     draw_status(rng["status"], profile)
     incomes = draw_incomes(rng["income"], profile)

@@ -95,15 +95,18 @@ class Terrain:
         return self.acc_km2 >= CHANNEL_KM2
 
 
-def grids_for(county) -> tuple[Grid, Grid]:
-    """The DEM grid and the aligned coarse grid covering the county."""
-    fine = Grid.covering(county.bounds, DEM_RES_DEG, PAD_DEG, COARSE_FACTOR)
+def grids_for(county, res_deg: float = DEM_RES_DEG) -> tuple[Grid, Grid]:
+    """The DEM grid (``res_deg`` cells) and the aligned coarse grid covering the county."""
+    fine = Grid.covering(county.bounds, res_deg, PAD_DEG, COARSE_FACTOR)
     return fine, fine.coarsen(COARSE_FACTOR)
 
 
-def build_terrain(county, seats: list[tuple[float, float]], rng: np.random.Generator) -> Terrain:
-    """Synthesise the terrain over the county's grid (see the module docstring)."""
-    fine, coarse = grids_for(county)
+def build_terrain(
+    county, seats: list[tuple[float, float]], rng: np.random.Generator, res_deg: float = DEM_RES_DEG
+) -> Terrain:
+    """Synthesise the terrain over the county's grid (see the module docstring); the
+    province world passes a coarser ``res_deg``."""
+    fine, coarse = grids_for(county, res_deg)
     county_mask = rasterize_mask(county, coarse)
     karst_mask = _karst_mask(coarse, county_mask, rng)
     uplift = _uplift(coarse, county, county_mask, karst_mask, seats, rng)
