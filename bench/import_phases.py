@@ -5,16 +5,17 @@ runs ``import_file(…, "households", …)`` in this process on a throw-away emb
 times each statement SQLAlchemy sends (COPY goes through psycopg directly and shows up only in
 the stage times). Use it before and after changing the import to see which statement moved.
 
-Measured on the shared 2-core machine (issue 18, 708,000 households, 2,832,000 incomes;
-timings vary by ±30 % between runs as other jobs come and go):
+Measured on the shared 2-core machine (issue 18, 708,000 households, 2,832,000 incomes).
+Timings vary up to 2x with the other jobs on the machine; on a quiet machine, main at ce56c48:
 
-* stages: reading 7.9 s, checking 4.6 s, staging (COPY) 5.5 s, checking against the
-  database 6.0 s, writing 47.4 s, related rows 1.1 s, rebuilding indexes 6.8 s — 84 s in all
-  against ogr2ogr's 11.5 s (ratio 0.14);
-* inside "writing": the new households' incomes (one INSERT … SELECT of 2.8 M rows) 14–22 s,
-  the households' INSERT … SELECT 19 s plus 10–12 s for its archive trigger
-  (household_history, one version per household with its incomes), audit summary 1 s;
-* index and foreign-key rebuilds 9–15 s in all (the two GiST indexes 2–3 s each).
+* stages: reading 4.4-5.2 s, checking 2.6-2.8 s, staging (COPY) 2.9 s, checking against the
+  database 2.3-2.6 s, writing 18.8-19.2 s, related rows 0.6 s, rebuilding indexes 5.4 s;
+  39-40 s end to end against ogr2ogr's 5.7 s (ratio 0.145);
+* inside "writing" (busy machine, so x1.5-2): the new households' incomes (one INSERT ... SELECT
+  of 2.8 M rows) 14-22 s, the households' INSERT ... SELECT 19 s plus 10-12 s for its archive
+  trigger (household_history, one version per household with its incomes), audit summary 1 s;
+* raising work_mem/maintenance_work_mem and rebuilding household_income's primary key after
+  the load instead of during it did not move the quiet-machine total (40.4 s against 39.1 s).
 
     python bench/import_phases.py [--households 708000] [--threshold 0.3]
 """

@@ -28,12 +28,6 @@ from layers.imports.base import NoProgress, Progress
 
 COPY_BATCH = 50_000  # rows per COPY chunk (and progress step)
 BULK_THRESHOLD = 50_000  # from this many rows (and more than the table has) load in bulk
-BULK_WORK_MEM = "256MB"  # per sort/hash node, this transaction only; the machine has 24 GiB
-BULK_MAINTENANCE_WORK_MEM = "1GB"  # index rebuilds after a bulk load
-# Primary keys rebuilt after a bulk load like any index: household_income's (household_id,
-# year) takes millions of rows per load and nothing looks incomes up one by one meanwhile
-# (the archive trigger joins them by household set-wise). Others stay: triggers probe them.
-PRIMARY_KEYS_REBUILT = frozenset({"household_income"})
 ROW_COLUMN = "_row"  # staging column: the row's position in the file
 
 
@@ -382,10 +376,6 @@ def bulk_mode(conn: sa.Connection, tables: dict[str, tuple[str, ...]], rows: int
     if not wants_bulk(rows, existing or 0):
         yield False
         return
-    # sorts and hashes of millions of rows (the archive trigger's per-household incomes, the
-    # index rebuilds) spill to disk at the default 4 MB; for this transaction only
-    conn.execute(sa.text(f"SET LOCAL work_mem = '{BULK_WORK_MEM}'"))
-    conn.execute(sa.text(f"SET LOCAL maintenance_work_mem = '{BULK_MAINTENANCE_WORK_MEM}'"))
     foreign_keys = [statement for table in tables for statement in _drop_foreign_keys(conn, table)]
     indexes = [
         statement for table, key in tables.items() for statement in _drop_indexes(conn, table, key)
@@ -428,11 +418,7 @@ def _drop_indexes(conn: sa.Connection, table: str, key: tuple[str, ...]) -> list
     ).all()
     statements = []
     for index, definition, constraint, constraint_def, columns, referenced, primary in rows:
-        if (
-            referenced
-            or (primary and table not in PRIMARY_KEYS_REBUILT)
-            or (key and set(columns) == set(key))
-        ):
+        if referenced or primary or (key and set(columns) == set(key)):
             continue  # primary keys stay: other code (history triggers) looks rows up by them
         if constraint:
             conn.execute(sa.text(f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint}"'))
