@@ -346,3 +346,50 @@ def test_import_rate(engine, clean, tmp_path) -> None:
     started = time.perf_counter()
     assert load(engine, path).inserted == 2000
     assert time.perf_counter() - started < 30
+
+
+def test_bulk_archive_ends_where_the_ordinary_path_does(engine, clean, tmp_path, monkeypatch):
+    """The bulk path (incomes first, their primary key rebuilt after) leaves the same archive
+    state per household as the row-by-row path: same last version, same incomes, and the
+    income table's primary key is back."""
+    from layers.imports import write
+
+    rows = household_rows(clean, 30)
+    for i, row in enumerate(rows):
+        row["经度"], row["纬度"] = 113.401 + 0.0005 * i, 23.805
+    path = write_rows(rows, tmp_path / "big.gpkg")
+    latest = """SELECT DISTINCT ON (h.household_no) h.household_no, v.village_code,
+            ST_AsText(v.geom), v.members, v.category, v.status, v.incomes, v.income,
+            v.income_year, v.source
+        FROM household_history v JOIN household h ON h.id = v.household_id
+        WHERE h.village_code LIKE :c ORDER BY h.household_no, v.valid_from DESC, v.id DESC"""
+    incomes = """SELECT h.household_no, i.year, i.per_capita_income FROM household_income i
+        JOIN household h ON h.id = i.household_id WHERE h.village_code LIKE :c ORDER BY 1, 2"""
+
+    def archive() -> tuple[list, list]:
+        with engine.connect() as conn:
+            return (
+                conn.execute(sa.text(latest), {"c": COUNTY + "%"}).all(),
+                conn.execute(sa.text(incomes), {"c": COUNTY + "%"}).all(),
+            )
+
+    monkeypatch.setattr(write, "wants_bulk", lambda rows, existing: False)
+    assert load(engine, path).inserted == 30
+    ordinary = archive()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("DELETE FROM household WHERE village_code LIKE :c"), {"c": COUNTY + "%"}
+        )
+    monkeypatch.setattr(write, "wants_bulk", lambda rows, existing: rows >= 10)
+    assert load(engine, path).inserted == 30
+    bulk = archive()
+    assert len(bulk[0]) == 30 and len(bulk[1]) == 30
+    assert bulk == ordinary
+    with engine.connect() as conn:
+        primary = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_constraint "
+                "WHERE conrelid = 'household_income'::regclass AND contype = 'p'"
+            )
+        ).scalar()
+    assert primary == 1
