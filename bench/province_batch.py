@@ -12,7 +12,7 @@ demo (one county: two workers cannot split one task, so expect an efficiency nea
 point ``--database-url`` at a database with the province loaded
 (``gongjian demo --scale province --load``) for the province figures.
 
-    python bench/province_batch.py [--database-url URL] [--no-isochrones]
+    python bench/province_batch.py [--database-url URL] [--counties all|CODE,CODE] [--no-isochrones]
 
 The last line printed is one JSON object.
 """
@@ -42,13 +42,16 @@ def main() -> None:
     parser.add_argument("--database-url", help="a migrated database with counties loaded")
     parser.add_argument("--no-isochrones", action="store_true", help="coverage without isochrones")
     parser.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
+    parser.add_argument(
+        "--counties", default="all", help="all (default) or CODE,CODE: a sample of the province"
+    )
     args = parser.parse_args()
     home = None if args.database_url else Path(tempfile.mkdtemp(prefix="gongjian-bench-"))
     try:
         url = args.database_url or _throwaway(home)
         engine = sa.create_engine(url, poolclass=sa.NullPool)
-        counties = batch.counties_asked(engine, "all")
-        households = _households(engine)
+        counties = batch.counties_asked(engine, args.counties)
+        households = _households(engine, counties)
         engine.dispose()
         print(f"{len(counties)} counties, {households:,} households: {', '.join(counties)}")
         options = batch.BatchOptions(isochrones=not args.no_isochrones)
@@ -132,9 +135,10 @@ def _report(runs: dict, households: int, counties: int) -> None:
     print(json.dumps(summary))
 
 
-def _households(engine: sa.Engine) -> int:
+def _households(engine: sa.Engine, counties: list[str]) -> int:
+    sql = "SELECT count(*) FROM household WHERE left(village_code, 6) = ANY(:c)"
     with engine.connect() as conn:
-        return int(conn.execute(sa.text("SELECT count(*) FROM household")).scalar())
+        return int(conn.execute(sa.text(sql), {"c": list(counties)}).scalar())
 
 
 def _throwaway(home: Path) -> str:
