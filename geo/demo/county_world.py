@@ -172,22 +172,24 @@ def build_villages(world, townships, official_villages, rng) -> gpd.GeoDataFrame
     frames = []
     for township in townships.itertuples():
         codes = _village_choice(township, official_villages, cell_km2)
-        spec = admin.TownshipSpec(
-            township.code, township.name, (township.seat.x, township.seat.y), len(codes), 0
-        )
-        centres = admin._village_centres(world, weight, township.geom, spec, rng)
-        codes = codes[: len(centres)]
+        seat = (township.seat.x, township.seat.y)
+        centres, codes = _placed_centres(world, weight, township, seat, codes, rng)
         geoms = admin._village_polygons(world.coarse, cost, township.geom, centres)
-        spec = admin.TownshipSpec(
-            spec.code, spec.name, spec.seat, len(codes), round(KEY_VILLAGE_SHARE * len(codes))
-        )
-        key = admin._key_villages(world, geoms, centres, spec, rng)
+        town = np.array([v.committee == admin.COMMUNITY for v in codes])
+        town[0] |= not town.any()  # the seat village
+        eligible = ~town
+        n_key = min(round(KEY_VILLAGE_SHARE * len(codes)), int(eligible.sum()))
+        spec = admin.TownshipSpec(township.code, seat, n_key)
+        key = admin._key_villages(world, geoms, centres, spec, eligible, rng)
         frames.append(
             gpd.GeoDataFrame(
                 {
                     "code": [v.code for v in codes],
                     "township_code": township.code,
                     "name": [v.short_name for v in codes],
+                    "official_name": [v.name for v in codes],
+                    "committee": [v.committee for v in codes],
+                    "town": town,
                     "is_poor_village": key,
                     "key_level": ["provincial" if k else None for k in key],
                     "centre": gpd.GeoSeries([shapely.Point(p) for p in centres], crs=CRS),
@@ -201,6 +203,20 @@ def build_villages(world, townships, official_villages, rng) -> gpd.GeoDataFrame
     villages = villages[~villages.geometry.is_empty].reset_index(drop=True)
     admin._assign_helpers(villages, rng)
     return villages
+
+
+def _placed_centres(world, weight, township, seat, codes, rng) -> tuple[list, list]:
+    """Village centres for ``codes``; where the township cannot hold them all, the last
+    villages (highest codes) are left out until it can."""
+    while True:
+        spec = admin.TownshipSpec(township.code, seat, 0)
+        community = np.array([v.committee == admin.COMMUNITY for v in codes])
+        try:
+            return admin._village_centres(world, weight, township.geom, spec, community, rng), codes
+        except ValueError:
+            if len(codes) == 1:
+                raise
+            codes = codes[: len(codes) - max(1, len(codes) // 10)]
 
 
 def _village_choice(township, official_villages, cell_km2: float) -> list:
