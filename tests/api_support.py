@@ -66,16 +66,18 @@ def tile_of(lon: float, lat: float, z: int) -> tuple[int, int, int]:
     return z, x, y
 
 
-def household_in(engine: sa.Engine, township: str, offset: int = 0) -> sa.Row:
-    """A demo household of ``township`` (id, village_code, lon, lat)."""
+def household_in(
+    engine: sa.Engine, township: str, offset: int = 0, status: str | None = None
+) -> sa.Row:
+    """A demo household of ``township`` (id, village_code, lon, lat), of ``status`` if given."""
     with engine.connect() as conn:
         return conn.execute(
             sa.text(
                 "SELECT id, village_code, household_no, ST_X(geom) AS lon, ST_Y(geom) AS lat "
                 "FROM household WHERE starts_with(village_code, :t) AND synthetic "
-                "ORDER BY id OFFSET :o LIMIT 1"
+                "AND (CAST(:s AS text) IS NULL OR status = :s) ORDER BY id OFFSET :o LIMIT 1"
             ),
-            {"t": township, "o": offset},
+            {"t": township, "o": offset, "s": status},
         ).one()
 
 

@@ -367,7 +367,7 @@ def test_low_zoom_tiles_aggregate_households(
 
 
 def test_tile_filters_and_etag(client: TestClient, users: Users, engine, towns) -> None:
-    some = household_in(engine, towns[0])
+    some = household_in(engine, towns[0], status="poor")  # not in a town with few poor
     z, x, y = tile_of(some.lon, some.lat, 14)
     url = f"/tiles/household/{z}/{x}/{y}.mvt"
     headers = users.headers("viewer_a")

@@ -123,7 +123,7 @@ def test_toggling_a_layer_changes_what_is_drawn(browser_page) -> None:
 def test_a_click_on_a_household_opens_its_popup(browser_page, engine: sa.Engine) -> None:
     page, leaving, errors = browser_page
     township = demo_townships(engine)[0]
-    some = household_in(engine, township, offset=25)
+    some = household_in(engine, township, offset=25, status="poor")
     page.evaluate(f"gongjian.state().map.setView([{some.lat}, {some.lon}], 17)")
     single = f"{HOUSEHOLDS}:not(.gj-cluster)"
     wait_until(page, lambda: drawn(page, single) > 0)
