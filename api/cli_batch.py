@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli_common import fail, out, ready_engine, show_progress
+from api.cli_common import counting_progress, fail, out, ready_engine
 
 DASK_OPTION = typer.Option(
     None,
@@ -73,14 +72,7 @@ class _progress:
     """A rich bar advancing per finished county on a terminal; nothing under CI."""
 
     def __init__(self, command: str, total: int) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=out,
-            disable=not show_progress(),
-        )
+        self.progress = counting_progress()
         self.task = self.progress.add_task(f"{command}: {total} counties", total=total)
 
     def __enter__(self):

@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from sqlalchemy.engine import Engine
 
 from layers.cluster import ClusterError
@@ -77,3 +78,17 @@ class _QuietStatus:
 def spinner(message: str):
     """A rich spinner with ``message`` on a terminal; a silent stand-in elsewhere."""
     return out.status(message) if show_progress() else _QuietStatus()
+
+
+def counting_progress() -> Progress:
+    """A bar counting finished units (counties), with elapsed time; quiet off a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        disable=not show_progress(),
+    )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-from api.cli_common import actor, fail, out, ready_engine, show_progress
+from api.cli_common import actor, counting_progress, fail, out, ready_engine
 from layers.settings import DatabaseSettings
 
 
@@ -23,7 +21,7 @@ def load_province(seed: int, counties: str | None, jobs: int | None) -> None:
     engine = ready_engine(settings)
     out.print(import_boundaries(engine, GUANGDONG_COUNTIES, actor=actor()).describe())
     started = time.monotonic()
-    with _progress() as progress:
+    with counting_progress() as progress:
         task = progress.add_task("province world (示例数据（合成）)", total=len(codes))
 
         def advance(result) -> None:
@@ -58,14 +56,3 @@ def load_province(seed: int, counties: str | None, jobs: int | None) -> None:
         out.print(f"not loaded: {result.name} ({result.code}): {result.error}", highlight=False)
     if failed:
         fail(f"{len(failed)} count{'y' if len(failed) == 1 else 'ies'} not loaded")
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-        disable=not show_progress(),
-    )
