@@ -125,27 +125,30 @@ def build_villages(
         town = community.copy()
         town[0] |= not community.any()  # the seat village
         key = _key_villages(terrain, geoms, centres, spec, ~town, rng)
-        frames.append(
-            gpd.GeoDataFrame(
-                {
-                    "code": [u.code for u in units],
-                    "township_code": spec.code,
-                    "name": [u.short_name for u in units],
-                    "official_name": [u.name for u in units],
-                    "committee": [u.committee for u in units],
-                    "town": town,
-                    "is_poor_village": key,
-                    "key_level": ["provincial" if k else None for k in key],
-                    "centre": gpd.GeoSeries([shapely.Point(p) for p in centres], crs=CRS),
-                    "geom": geoms,
-                },
-                geometry="geom",
-                crs=CRS,
-            )
-        )
+        frames.append(village_frame(spec.code, units, town, key, centres, geoms))
     villages = gpd.GeoDataFrame(gpd.pd.concat(frames, ignore_index=True), geometry="geom", crs=CRS)
     _assign_helpers(villages, rng)
     return villages
+
+
+def village_frame(township_code: str, units, town, key, centres, geoms) -> gpd.GeoDataFrame:
+    """One township's villages: official ``units`` with their flags, centres and polygons."""
+    return gpd.GeoDataFrame(
+        {
+            "code": [u.code for u in units],
+            "township_code": township_code,
+            "name": [u.short_name for u in units],
+            "official_name": [u.name for u in units],
+            "committee": [u.committee for u in units],
+            "town": town,
+            "is_poor_village": key,
+            "key_level": ["provincial" if k else None for k in key],
+            "centre": gpd.GeoSeries([shapely.Point(p) for p in centres], crs=CRS),
+            "geom": geoms,
+        },
+        geometry="geom",
+        crs=CRS,
+    )
 
 
 def _masked(cost: np.ndarray, mask: np.ndarray) -> np.ndarray:

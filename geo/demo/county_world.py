@@ -181,24 +181,7 @@ def build_villages(world, townships, official_villages, rng) -> gpd.GeoDataFrame
         n_key = min(round(KEY_VILLAGE_SHARE * len(codes)), int(eligible.sum()))
         spec = admin.TownshipSpec(township.code, seat, n_key)
         key = admin._key_villages(world, geoms, centres, spec, eligible, rng)
-        frames.append(
-            gpd.GeoDataFrame(
-                {
-                    "code": [v.code for v in codes],
-                    "township_code": township.code,
-                    "name": [v.short_name for v in codes],
-                    "official_name": [v.name for v in codes],
-                    "committee": [v.committee for v in codes],
-                    "town": town,
-                    "is_poor_village": key,
-                    "key_level": ["provincial" if k else None for k in key],
-                    "centre": gpd.GeoSeries([shapely.Point(p) for p in centres], crs=CRS),
-                    "geom": geoms,
-                },
-                geometry="geom",
-                crs=CRS,
-            )
-        )
+        frames.append(admin.village_frame(township.code, codes, town, key, centres, geoms))
     villages = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geom", crs=CRS)
     villages = villages[~villages.geometry.is_empty].reset_index(drop=True)
     admin._assign_helpers(villages, rng)
