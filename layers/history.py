@@ -19,7 +19,9 @@ what the generator knows (registration year, exit year, 返贫, incomes 2015–2
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 
 import geopandas as gpd
 import pandas as pd
@@ -39,6 +41,57 @@ def set_effective_date(conn: sa.Connection, day: dt.date | None) -> None:
 def set_actor(conn: sa.Connection, actor: str) -> None:
     """Name the writer of the current transaction's changes in ``household_history.source``."""
     conn.execute(sa.text("SELECT set_config('gongjian.actor', :a, true)"), {"a": actor})
+
+
+# --- writing in bulk: new households' first versions, set-based -------------------------------
+
+# The archive triggers (migration 0005) that a bulk load of new households stands in for.
+FIRST_VERSION_TRIGGERS = {
+    "household": "trg_household_history_insert",
+    "household_income": "trg_household_income_history_insert",
+}
+
+
+@contextlib.contextmanager
+def first_versions_written_by_caller(conn: sa.Connection) -> Iterator[None]:
+    """Inside, inserting households and incomes adds no version: the caller inserts only NEW
+    households (and their incomes) and then writes their first versions with
+    :func:`write_first_versions`.
+
+    The insert trigger gathers the new households' incomes from ``household_income`` by one
+    GROUP BY over every income row (2.8 million for the province), the slowest part of a
+    bulk load; the caller knows each household's incomes already. The triggers are disabled
+    inside the caller's transaction (DDL is transactional: a failure re-enables them), which
+    needs the table owner and locks the tables as a bulk load does anyway.
+    """
+    for table, trigger in FIRST_VERSION_TRIGGERS.items():
+        conn.execute(sa.text(f'ALTER TABLE "{table}" DISABLE TRIGGER "{trigger}"'))
+    yield
+    for table, trigger in FIRST_VERSION_TRIGGERS.items():
+        conn.execute(sa.text(f'ALTER TABLE "{table}" ENABLE TRIGGER "{trigger}"'))
+
+
+def write_first_versions(conn: sa.Connection, new_ids: str, incomes: str) -> int:
+    """One 'insert' version per household of ``new_ids`` (SQL with an ``id`` column), as the
+    insert trigger would write it: dated by :func:`set_effective_date`, signed by
+    :func:`set_actor`, the household's fields as stored, and its incomes from ``incomes``
+    (SQL with ``household_id``; ``incomes``, a jsonb {year: per-capita income} whose amounts
+    are numeric(14, 2) like the income table's; ``income`` and ``income_year``, the latest
+    year's). Returns the versions written.
+    """
+    fields = ", ".join(f"h.{f}" for f in ALL_FIELDS if f != "incomes")
+    columns = ", ".join(f for f in ALL_FIELDS if f != "incomes")
+    changed = "ARRAY[" + ", ".join(f"'{f}'" for f in ALL_FIELDS) + "]::text[]"
+    return conn.execute(
+        sa.text(f"""
+        INSERT INTO household_history (household_id, valid_from, action, changed, source,
+                                       {columns}, incomes, income, income_year)
+        SELECT h.id, gongjian_meta.history_date(), 'insert', {changed},
+               gongjian_meta.history_source(), {fields}, coalesce(i.incomes, '{{}}'),
+               i.income, i.income_year
+        FROM household h JOIN ({new_ids}) n ON n.id = h.id
+        LEFT JOIN ({incomes}) i ON i.household_id = h.id""")
+    ).rowcount
 
 
 # --- reading: households as of a date --------------------------------------------------------

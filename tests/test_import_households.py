@@ -349,18 +349,22 @@ def test_import_rate(engine, clean, tmp_path) -> None:
 
 
 def test_bulk_archive_ends_where_the_ordinary_path_does(engine, clean, tmp_path, monkeypatch):
-    """The bulk path (incomes first, their primary key rebuilt after) leaves the same archive
-    state per household as the row-by-row path: same last version, same incomes, and the
-    income table's primary key is back."""
+    """The bulk path (incomes first, first versions written set-based instead of by the
+    archive triggers) leaves the same archive state per household as the row-by-row path:
+    same last version in every field, same incomes (several years, some blank, odd cents),
+    the triggers enabled again, and the income table's primary key is back."""
     from layers.imports import write
 
     rows = household_rows(clean, 30)
     for i, row in enumerate(rows):
         row["经度"], row["纬度"] = 113.401 + 0.0005 * i, 23.805
+        row["2017年人均纯收入"] = None if i % 3 == 0 else 4000.5 + i
+        row["2018年人均纯收入"] = None if i % 5 == 0 else 5000.255 + i
     path = write_rows(rows, tmp_path / "big.gpkg")
-    latest = """SELECT DISTINCT ON (h.household_no) h.household_no, v.village_code,
-            ST_AsText(v.geom), v.members, v.category, v.status, v.incomes, v.income,
-            v.income_year, v.source
+    latest = """SELECT DISTINCT ON (h.household_no) h.household_no, v.valid_from, v.action,
+            v.changed, v.village_code, v.hamlet_id, ST_AsText(v.geom), v.members,
+            v.labour_members, v.category, v.housing_status, v.status, v.exit_year, v.cadre_id,
+            v.incomes::text, v.income::text, v.income_year, v.source
         FROM household_history v JOIN household h ON h.id = v.household_id
         WHERE h.village_code LIKE :c ORDER BY h.household_no, v.valid_from DESC, v.id DESC"""
     incomes = """SELECT h.household_no, i.year, i.per_capita_income FROM household_income i
@@ -383,8 +387,24 @@ def test_bulk_archive_ends_where_the_ordinary_path_does(engine, clean, tmp_path,
     monkeypatch.setattr(write, "wants_bulk", lambda rows, existing: rows >= 10)
     assert load(engine, path).inserted == 30
     bulk = archive()
-    assert len(bulk[0]) == 30 and len(bulk[1]) == 30
-    assert bulk == ordinary
+    assert len(bulk[0]) == 30 and len(bulk[1]) == 30 + 20 + 24
+    # the same state; only how it came about differs (one 'insert' version against the
+    # ordinary path's 'insert' then 'income')
+    def state(version: tuple) -> tuple:
+        return version[:2] + version[4:]
+
+    assert [state(r) for r in bulk[0]] == [state(r) for r in ordinary[0]]
+    assert {r[2] for r in bulk[0]} == {"insert"}
+    assert bulk[0][1][14].startswith('{"2016": 3002.00, "2017": 4001.50, "2018": 5001.26')
+    assert bulk[1] == ordinary[1]
+    with engine.connect() as conn:
+        disabled = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'trg_household%history%' "
+                "AND tgenabled = 'D'"
+            )
+        ).scalar()
+    assert disabled == 0
     with engine.connect() as conn:
         primary = conn.execute(
             sa.text(

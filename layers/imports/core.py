@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -62,9 +63,9 @@ class Kind:
     conflict: bool = True  # the key has a unique constraint
     resolve: Callable[[sa.Connection, Context], None] | None = None
     after: Callable[[sa.Connection, Context, ImportSummary], None] | None = None
-    # bulk loads of tables with a serial id: runs after the new rows got their ids
-    # (temporary table _import_new: _row, id) and before they are inserted (write.upsert)
-    before_insert: Callable[[sa.Connection, Context], None] | None = None
+    # bulk loads of tables with a serial id: a context manager around the insert of the new
+    # rows, which have their ids already (temporary table _import_new: _row, id; write.upsert)
+    around_insert: Callable[[sa.Connection, Context], AbstractContextManager] | None = None
     # SQL on the staged row ``s`` giving the administrative code a scope must cover
     # (ImportOptions.scope); None: rows without one, which a scoped import refuses
     scope_code: str | None = None
@@ -380,7 +381,7 @@ def _write(
         with bulk_mode(conn, bulk_tables(kind), staged if len(days) == 1 else 0) as bulk:
             ctx.bulk = bulk
             meta = _meta(ctx, summary)
-            before = kind.before_insert
+            around = kind.around_insert
             inserted = updated = 0
             for day in dated.by_day(conn, ctx, STAGING, days):
                 counts = upsert(
@@ -390,7 +391,7 @@ def _write(
                     actor=options.actor,
                     meta=meta if day is None else {**meta, "effective_date": day.isoformat()},
                     bulk=bulk,
-                    before_insert=None if before is None else lambda c: before(c, ctx),
+                    around_insert=None if around is None else lambda c: around(c, ctx),
                 )
                 inserted, updated = inserted + counts[0], updated + counts[1]
                 if bulk:

@@ -8,7 +8,9 @@ file (codes and populations only, say) leaves the other columns as they are.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 
 from geo import validate as v
 from geo.validate import GUANGDONG_BOUNDS
+from layers import history
 from layers.derived_boundaries import refresh_after_import
 from layers.imports import dated, places
 from layers.imports.base import ImportSummary
@@ -620,25 +623,55 @@ def _income_pairs(ctx: Context) -> list[str]:
     return pairs
 
 
-def new_household_incomes(conn: sa.Connection, ctx: Context) -> None:
-    """Bulk loads: the new households' incomes, inserted before the households themselves.
+@contextlib.contextmanager
+def new_households(conn: sa.Connection, ctx: Context) -> Iterator[None]:
+    """Bulk loads, around the insert of the new households (their ids known in _import_new):
+    their incomes go in first, and their first archive versions are written after, set-based.
 
-    The households' ids are known already (_import_new) and household_income's foreign key
-    is dropped while loading in bulk (added back, so checked, at the end), so the history
-    trigger of the household insert finds the incomes: each new household gets one first
-    version with its incomes, not a version without them plus one for the incomes — half
-    the archive rows, and the income trigger has nothing to do.
+    household_income's foreign key is dropped while loading in bulk (added back, so checked,
+    at the end), so the incomes can precede their households. Each new household gets one
+    first version holding its incomes, built from its own row of the file, instead of the
+    archive triggers' versions (history.first_versions_written_by_caller).
     """
     pairs = _income_pairs(ctx)
+    with history.first_versions_written_by_caller(conn):
+        if pairs:
+            ctx.written["new_incomes"] = conn.execute(
+                sa.text(f"""
+                INSERT INTO household_income (household_id, year, per_capita_income)
+                SELECT n.id, y.year, y.amount FROM "{S}" s JOIN "_import_new" n ON n._row = s._row
+                CROSS JOIN LATERAL (VALUES {", ".join(pairs)}) AS y(year, amount)
+                WHERE y.amount IS NOT NULL AND y.year IS NOT NULL""")
+            ).rowcount
+        yield
+        history.write_first_versions(conn, 'SELECT id FROM "_import_new"', _row_incomes(pairs))
+
+
+def _row_incomes(pairs: list[str]) -> str:
+    """Each new household's incomes from its staged row alone: jsonb {year: amount}, and the
+    latest year's amount and year (history.write_first_versions).
+
+    Plain expressions over the row's columns: a subquery per row (VALUES … aggregated)
+    would cost more than the insert it feeds.
+    """
     if not pairs:
-        return
-    ctx.written["new_incomes"] = conn.execute(
-        sa.text(f"""
-        INSERT INTO household_income (household_id, year, per_capita_income)
-        SELECT n.id, y.year, y.amount FROM "{S}" s JOIN "_import_new" n ON n._row = s._row
-        CROSS JOIN LATERAL (VALUES {", ".join(pairs)}) AS y(year, amount)
-        WHERE y.amount IS NOT NULL AND y.year IS NOT NULL""")
-    ).rowcount
+        return (
+            "SELECT NULL::bigint AS household_id, NULL::jsonb AS incomes, "
+            "NULL::numeric AS income, NULL::integer AS income_year WHERE false"
+        )
+    split = [pair.strip("()").split(", ", 1) for pair in pairs]
+    known = [(year, f"CASE WHEN {year} IS NOT NULL THEN {amount} END") for year, amount in split]
+    entries = ", ".join(
+        f"coalesce({year}, 0)::text, CAST({amount} AS numeric(14, 2))" for year, amount in known
+    )
+    latest = ", ".join(f"CASE WHEN {amount} IS NOT NULL THEN {year} END" for year, amount in known)
+    return f"""
+        SELECT household_id, incomes, (incomes ->> income_year::text)::numeric AS income,
+               income_year
+        FROM (SELECT n.id AS household_id,
+                     jsonb_strip_nulls(jsonb_build_object({entries})) AS incomes,
+                     greatest({latest}) AS income_year
+              FROM "{S}" s JOIN "_import_new" n ON n._row = s._row) r"""
 
 
 def derive_boundaries_after(conn: sa.Connection, ctx: Context, summary: ImportSummary) -> None:
@@ -657,7 +690,7 @@ def household_incomes(conn: sa.Connection, ctx: Context, summary: ImportSummary)
     pairs = _income_pairs(ctx)
     if not pairs:
         return
-    # new households' incomes are in already when new_household_incomes ran (bulk loads)
+    # new households' incomes are in already when new_households ran (bulk loads)
     new_done = "new_incomes" in ctx.written
     skip_new = (
         'WHERE NOT EXISTS (SELECT 1 FROM "_import_new" n WHERE n._row = s._row)' if new_done else ""
@@ -958,7 +991,7 @@ KINDS: dict[str, Kind] = {
             POINT,
             resolve=resolve_households,
             after=households_after,
-            before_insert=new_household_incomes,
+            around_insert=new_households,
             on_update=HOUSEHOLD_UPDATE,
             layer_names=_names("household", "households", "贫困户"),
             scope_code="s.village_code",

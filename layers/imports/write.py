@@ -30,6 +30,9 @@ COPY_BATCH = 50_000  # rows per COPY chunk (and progress step)
 BULK_THRESHOLD = 50_000  # from this many rows (and more than the table has) load in bulk
 ROW_COLUMN = "_row"  # staging column: the row's position in the file
 
+# Wraps a bulk insert of new rows whose ids are known (write.upsert): a context manager.
+AroundInsert = Callable[[sa.Connection], contextlib.AbstractContextManager]
+
 
 @dataclass
 class Target:
@@ -145,7 +148,7 @@ def upsert(
     actor: str,
     meta: dict,
     bulk: bool = False,
-    before_insert: Callable[[sa.Connection], None] | None = None,
+    around_insert: AroundInsert | None = None,
 ) -> tuple[int, int]:
     """Insert new and update changed rows from ``staging``; audit; return (inserted, updated).
 
@@ -153,17 +156,17 @@ def upsert(
     three times slower for hundreds of thousands of rows; under ``bulk`` the import holds an
     exclusive lock anyway, so it updates changed rows and plainly inserts the new ones.
     Then, for a table with a serial ``id``, the new rows get their ids before they are
-    inserted (temporary table ``_import_new``: ``_row``, ``id``), and ``before_insert`` runs
-    just before the insert: child rows can go in first (their foreign keys are dropped in
-    bulk mode), so that statement triggers on the table see them (the history triggers:
-    a new household's first version then holds its incomes, one version instead of two).
+    inserted (temporary table ``_import_new``: ``_row``, ``id``), and the insert runs inside
+    ``around_insert``: child rows can go in first (their foreign keys are dropped in bulk
+    mode) and work that needs the inserted rows can follow (households: their incomes go in
+    before, their first archive versions are written set-based after).
     """
     _save_before_images(conn, target, staging)
     if target.conflict and not bulk:
         inserted, updated = _insert_on_conflict(conn, target, staging, actor, meta)
     else:
         inserted, updated = _update_then_insert(
-            conn, target, staging, actor, meta, before_insert if bulk else None
+            conn, target, staging, actor, meta, around_insert if bulk else None
         )
     _audit_updates(conn, target, actor)
     return inserted, updated
@@ -231,7 +234,7 @@ def _update_then_insert(
     staging: str,
     actor: str,
     meta: dict,
-    before_insert: Callable[[sa.Connection], None] | None = None,
+    around_insert: AroundInsert | None = None,
 ) -> tuple[int, int]:
     """Update changed rows, then insert new ones (keys without a unique constraint, bulk loads).
 
@@ -244,7 +247,7 @@ def _update_then_insert(
         + [f'"{c}" = {sql.format(t="t")}' for c, sql in target.on_update.items()]
     )
     t = target.table
-    serial = _serial_id(conn, target) if before_insert is not None else None
+    serial = _serial_id(conn, target) if around_insert is not None else None
     _mark_new_rows(conn, target, staging, serial)
     conn.execute(sa.text('DROP TABLE IF EXISTS "_import_changed"'))
     conn.execute(
@@ -259,8 +262,9 @@ def _update_then_insert(
                 RETURNING {_key_json(target, "t")} AS key)
             INSERT INTO "_import_changed" SELECT to_jsonb(key), false FROM updated""")
         )
+    inserting = contextlib.nullcontext()
     if serial is not None:
-        before_insert(conn)
+        inserting = around_insert(conn)
         source = (
             f"SELECT n.id, {', '.join(f's.{c}' for c in columns.split(', '))} "
             f'FROM "{staging}" s JOIN "_import_new" n ON n."{ROW_COLUMN}" = s."{ROW_COLUMN}"'
@@ -271,13 +275,14 @@ def _update_then_insert(
             f'SELECT {columns} FROM "{staging}" s '
             f'WHERE s."{ROW_COLUMN}" IN (SELECT "{ROW_COLUMN}" FROM "_import_new")'
         )
-    conn.execute(
-        sa.text(f"""
-        WITH inserted AS (
-            INSERT INTO "{t}" AS t ({columns}) {source}
-            RETURNING {_key_json(target, "t")} AS key)
-        INSERT INTO "_import_changed" SELECT to_jsonb(key), true FROM inserted""")
-    )
+    with inserting:
+        conn.execute(
+            sa.text(f"""
+            WITH inserted AS (
+                INSERT INTO "{t}" AS t ({columns}) {source}
+                RETURNING {_key_json(target, "t")} AS key)
+            INSERT INTO "_import_changed" SELECT to_jsonb(key), true FROM inserted""")
+        )
     row = conn.execute(
         sa.text(f"""
             WITH audit AS ({_summary_sql()} FROM "_import_changed" HAVING count(*) > 0 RETURNING 1)
