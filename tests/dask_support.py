@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +31,7 @@ ROADS_INTO_OTHER = """
 DELETE FROM road r USING township t WHERE t.county_code = :county AND ST_Intersects(r.geom, t.geom)
 """
 
-__all__ = ["DEMO_COUNTY", "OTHER_COUNTY", "batch_world", "cli", "dask_cluster"]
+__all__ = ["DEMO_COUNTY", "OTHER_COUNTY", "batch_world", "cli", "dask_cluster", "worker_running"]
 
 
 @contextmanager
@@ -105,3 +106,14 @@ def dask_cluster(port: int, workers: int = 2) -> Iterator[dict]:
 def cli(url: str, *args: str):
     """``gongjian ARGS`` against ``url``, quiet as under CI."""
     return CliRunner().invoke(cli_app, list(args), env={"DATABASE_URL": url, "CI": "1"})
+
+
+def worker_running(client, prefix: str, seconds: float) -> str:
+    """The address of the worker processing a task whose key starts with ``prefix``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for worker, keys in client.processing().items():
+            if any(str(k).startswith(prefix) for k in keys):
+                return worker
+        time.sleep(0.1)
+    raise AssertionError(f"no task {prefix}* started within {seconds} s")

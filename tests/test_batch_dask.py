@@ -25,7 +25,13 @@ import pytest
 import sqlalchemy as sa
 
 from layers import coverage, relocation
-from tests.dask_support import DEMO_COUNTY, OTHER_COUNTY, batch_world, dask_cluster
+from tests.dask_support import (
+    DEMO_COUNTY,
+    OTHER_COUNTY,
+    batch_world,
+    dask_cluster,
+    worker_running,
+)
 from tests.dask_support import cli as _cli
 
 SCHEDULER_PORT = 18787
@@ -175,7 +181,7 @@ def test_a_worker_killed_mid_task_leaves_nothing_half_written(world, scheduler, 
     run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)  # fmt: skip
     with Client(address, timeout="10s", set_as_default=False) as client:
-        busy = _worker_running(client, "coverage-", seconds=60)
+        busy = worker_running(client, "coverage-", seconds=60)
         time.sleep(1.5)  # inside the task: reading, assessing or writing
         pid = client.run(os.getpid, workers=[busy])[busy]
         os.kill(pid, signal.SIGKILL)  # its nanny starts a fresh worker process
@@ -185,14 +191,3 @@ def test_a_worker_killed_mid_task_leaves_nothing_half_written(world, scheduler, 
     assert "1 of 1 counties done" in output
     _assert_same(coverage_reference, _tables(engine, coverage.RESULT_TABLES))
     assert _count(engine, "SELECT count(*) FROM coverage_run") == runs_before + 1
-
-
-def _worker_running(client, prefix: str, seconds: float) -> str:
-    """The address of the worker processing a task whose key starts with ``prefix``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for worker, keys in client.processing().items():
-            if any(str(k).startswith(prefix) for k in keys):
-                return worker
-        time.sleep(0.1)
-    raise AssertionError(f"no task {prefix}* started within {seconds} s")

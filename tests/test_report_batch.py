@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +29,14 @@ from openpyxl import load_workbook
 
 from geo.sensitivity import hidden_fields
 from maps.reports.batch import INDEX, INDEX_COLUMNS, write_atomically
-from tests.dask_support import DEMO_COUNTY, OTHER_COUNTY, batch_world, cli, dask_cluster
+from tests.dask_support import (
+    DEMO_COUNTY,
+    OTHER_COUNTY,
+    batch_world,
+    cli,
+    dask_cluster,
+    worker_running,
+)
 
 SCHEDULER_PORT = 8790
 ABSENT_PORT = 8799  # nothing listens here
@@ -151,6 +162,36 @@ def test_a_county_without_households_that_month_is_listed_and_the_other_written(
     failed = index[OTHER_COUNTY]
     assert failed["status"] == "failed" and failed["path"] == ""
     assert "连南" in failed["name"] and "no registered households" in failed["reason"]
+
+
+def test_a_worker_killed_mid_report_leaves_a_whole_file(world, scheduler, tmp_path, monkeypatch):
+    """Kill the worker rendering the demo county's report: the task is redone on the other
+    worker, and the directory holds one whole report equal to the single-county one."""
+    from distributed import Client
+
+    _, url = world
+    single = _single(url, DEMO_COUNTY, "2018-06", tmp_path / "single", "xlsx", monkeypatch)
+    folder = tmp_path / "batch"
+    address = scheduler["address"]
+    env = {**os.environ, "DATABASE_URL": url, "CI": "1"}
+    command = [str(Path(sys.executable).with_name("gongjian")), "report", "monthly",
+               "--county", DEMO_COUNTY, "--month", "2018-06", "--dask", address,
+               "-o", str(folder)]  # fmt: skip
+    run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)  # fmt: skip
+    with Client(address, timeout="10s", set_as_default=False) as client:
+        busy = worker_running(client, "report-", seconds=60)
+        time.sleep(1.5)  # inside the task: reading or rendering
+        pid = client.run(os.getpid, workers=[busy])[busy]
+        os.kill(pid, signal.SIGKILL)  # its nanny starts a fresh worker process
+    output, _ = run.communicate(timeout=300)
+
+    assert run.returncode == 0, output
+    assert "1 of 1 counties done" in output
+    assert busy not in output  # done by another worker process
+    assert _names(folder) == {single.name, INDEX}
+    assert _cells(folder / single.name) == _cells(single)
+    assert _index(folder)[DEMO_COUNTY]["status"] == "done"
 
 
 def test_an_unknown_county_is_named_before_any_task(world, tmp_path):

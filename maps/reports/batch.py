@@ -172,7 +172,8 @@ class ReportFolder:
 
     def note(self, outcomes: list[CountyOutcome]) -> str:
         """The line after the batch table: where the files and the index are."""
-        return f"wrote {self.written} reports to {self.directory}/ (index: {self.index_path})"
+        reports = "report" if self.written == 1 else "reports"
+        return f"wrote {self.written} {reports} to {self.directory}/ (index: {self.index_path})"
 
     @property
     def index_path(self) -> Path:
