@@ -85,7 +85,10 @@ def monthly(
     from maps.reports.tables import file_stem
 
     fmt = _format(fmt)
-    if cli_batch.is_batch(county, dask) and not township:
+    # --county all or A,B; one county with --dask (or GONGJIAN_DASK) too, unless -o names a file
+    one_file = output is not None and output.suffix.lower() in FORMATS
+    many = cli_batch.is_batch(county, None)
+    if not township and (many or (cli_batch.is_batch(county, dask) and not one_file)):
         _batch_monthly(county, month, as_of, output, fmt, profile_path, with_flags,
                        dask, workers, local_fallback)  # fmt: skip
         return

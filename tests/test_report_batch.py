@@ -194,6 +194,17 @@ def test_a_worker_killed_mid_report_leaves_a_whole_file(world, scheduler, tmp_pa
     assert _index(folder)[DEMO_COUNTY]["status"] == "done"
 
 
+def test_one_county_to_a_file_stays_a_single_run_under_gongjian_dask(world, tmp_path):
+    """-o FILE.pdf names one file: the scheduler (here absent) is not asked."""
+    _, url = world
+    target = tmp_path / "连州.pdf"
+    result = cli(url, "report", "monthly", "--county", DEMO_COUNTY, "--month", "2018-06",
+                 "-o", str(target), "--dask", f"tcp://127.0.0.1:{ABSENT_PORT}")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"wrote {target}" in result.output
+    assert "扶贫工作月报" in _pdf_text(target)
+
+
 def test_an_unknown_county_is_named_before_any_task(world, tmp_path):
     _, url = world
     folder = tmp_path / "batch"
