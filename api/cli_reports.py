@@ -145,8 +145,9 @@ def _batch_monthly(county, month, as_of, output, fmt, profile_path, with_flags, 
              "-o DIR (and --format xlsx|pdf)", 2)  # fmt: skip
     _profile(profile_path)
     folder = ReportFolder(directory, county_titles(ready_engine()))
+    profile = str(profile_path.resolve()) if profile_path else None  # workers have other cwds
     options = report_options(month, as_of, fmt or "xlsx", with_flags=with_flags,
-                             profile_path=str(profile_path) if profile_path else None)  # fmt: skip
+                             profile_path=profile)  # fmt: skip
     cli_batch.run("report", county, dask=dask, workers=workers, local_fallback=fallback,
                   options=options, flagged_label="预警", work=report_county,
                   record=folder.record, note=folder.note)  # fmt: skip
