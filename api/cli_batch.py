@@ -1,9 +1,10 @@
 """``--county all`` (or ``A,B,…``) for the analysis commands: one Dask task per county.
 
-The options here are shared by ``gongjian coverage`` and ``gongjian relocation``; the work is
-:mod:`layers.batch`. Progress is one line per finished county (a rich bar on a terminal,
-quiet under CI), then a table of every county with its households, seconds, peak memory and,
-for a county not done, the reason.
+The options here are shared by ``gongjian coverage``, ``relocation``, ``flags`` and ``report
+monthly``; the work is :mod:`layers.batch` (a report's task: :mod:`maps.reports.batch`).
+Progress is one line per finished county (a rich bar on a terminal, quiet under CI), then a
+table of every county with its households, seconds, peak memory and, for a county not done,
+the reason.
 """
 
 from __future__ import annotations
@@ -43,8 +44,16 @@ def run(
     local_fallback: bool,
     options,
     flagged_label: str,
+    work=None,
+    record=None,
+    note=None,
 ) -> None:
-    """Run ``command`` for the counties asked, print the table; exit 1 if any county failed."""
+    """Run ``command`` for the counties asked, print the table; exit 1 if any county failed.
+
+    ``work``: the task a worker runs (default ``layers.batch.run_county``); ``record``:
+    called in the client with each outcome as it arrives (a report batch writes the file);
+    ``note``: a line printed after the table, from all outcomes.
+    """
     from layers import batch
 
     engine = ready_engine()
@@ -58,12 +67,16 @@ def run(
     outcomes = []
     try:
         with _progress(command, len(counties)) as (progress, task):
-            for outcome in batch.run_batch(client, url, command, counties, options):
-                outcomes.append(outcome)
+            for outcome in batch.run_batch(
+                client, url, command, counties, options, work or batch.run_county
+            ):
+                outcomes.append(record(outcome) if record else outcome)
                 progress.update(task, advance=1, description=f"{command}: {outcome.county}")
     finally:
         batch.close(client)
     _print_outcomes(command, outcomes, time.perf_counter() - started, flagged_label)
+    if note is not None:
+        out.print(note(outcomes), highlight=False, soft_wrap=True)
     if any(not o.done for o in outcomes):
         raise typer.Exit(1)
 

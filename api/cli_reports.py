@@ -2,6 +2,7 @@
 
 gongjian report monthly --township 441882101 --month 2018-06 -o 星子镇_2018-06.pdf
 gongjian report monthly --county 441882 --month 2018-12 -o 连州市_2018-12.xlsx
+gongjian report monthly --county all --month 2018-12 -o reports/2018-12 --dask tcp://HOST:8786
 gongjian flags --township 441882101 -o flags.xlsx
 gongjian history show 4418821012010001
 gongjian history backfill-demo
@@ -59,31 +60,44 @@ def monthly(
     as_of: str = typer.Option(
         None, "--as-of", help="State on this day (default: the month's last day)."
     ),
-    output: Path = typer.Option(None, "-o", "--output", help="FILE.xlsx or FILE.pdf."),
+    output: Path = typer.Option(
+        None, "-o", "--output", help="FILE.xlsx or FILE.pdf; with --county all or A,B: a DIR."
+    ),
     profile_path: Path = PROFILE_OPTION,
     with_flags: bool = typer.Option(True, "--flags/--no-flags", help="Include the flags."),
+    fmt: str = typer.Option(
+        None, "--format", help="xlsx or pdf (default xlsx) when -o is a directory or left out."
+    ),
+    dask: str = cli_batch.DASK_OPTION,
+    workers: int = cli_batch.WORKERS_OPTION,
+    local_fallback: bool = cli_batch.FALLBACK_OPTION,
 ) -> None:
     """The monthly progress report (每月一报, seed 001) of a township or county.
 
     Households and people by status, exits this month and year against seed 002's targets,
     income against the 45 % line, dangerous-house rebuilding, help records per measure and
     cadre, coverage, flags and a small map — as recorded in the dynamic archive on the day.
+    With --county all (or A,B): one Dask task per county, one file per county in -o DIR
+    (default reports/YYYY-MM/) and an index.csv; exit 1 if a county failed.
     """
-    from geo.flags import Period
     from layers.reports import ReportError, monthly_report
     from maps.reports import FORMATS, write_report
     from maps.reports.tables import file_stem
 
+    fmt = _format(fmt)
+    # --county all or A,B; one county with --dask (or GONGJIAN_DASK) too, unless -o names a file
+    one_file = output is not None and output.suffix.lower() in FORMATS
+    many = cli_batch.is_batch(county, None)
+    if not township and (many or (cli_batch.is_batch(county, dask) and not one_file)):
+        _batch_monthly(county, month, as_of, output, fmt, profile_path, with_flags,
+                       dask, workers, local_fallback)  # fmt: skip
+        return
     code = _area(township, county)
-    day = parse_date(as_of)
-    if month is None and day is None:
-        fail("give --month YYYY-MM (or --as-of YYYY-MM-DD)", 2)
-    try:
-        period = Period.of(month, day) if month else Period.containing(day)
-    except ValueError as exc:
-        fail(str(exc), 2)
+    period = _period(month, as_of)
     if output is not None and output.suffix.lower() not in FORMATS:
         fail(f"{output.name}: write the report as .xlsx or .pdf", 2)
+    if output is not None and fmt and output.suffix.lower() != f".{fmt}":
+        fail(f"{output.name} is not a .{fmt} file: leave out --format, or change -o", 2)
     profile = _profile(profile_path)
     engine = ready_engine()
     with spinner(f"computing the report of {code} for {period.month}…"), engine.begin() as conn:
@@ -91,11 +105,52 @@ def monthly(
             report = monthly_report(conn, code, period, profile, with_flags=with_flags)
         except ReportError as exc:
             fail(str(exc))
-    target = output or Path(f"{file_stem(report)}.xlsx")
+    target = output or Path(f"{file_stem(report)}.{fmt or 'xlsx'}")
     with spinner(f"writing {target}…"):
         write_report(report, target)
     _print_summary(report)
     out.print(f"wrote {target}", highlight=False)
+
+
+def _format(fmt: str | None) -> str | None:
+    from maps.reports.batch import FORMATS
+
+    if fmt is not None and fmt.lower().lstrip(".") not in FORMATS:
+        fail(f"--format must be {' or '.join(FORMATS)}, got {fmt!r}", 2)
+    return fmt.lower().lstrip(".") if fmt else None
+
+
+def _period(month: str | None, as_of: str | None):
+    """The reporting period of --month and --as-of; exit 2 with the reason if they are bad."""
+    from maps.reports.batch import report_period
+
+    parse_date(as_of)  # a malformed date is named as --as-of
+    try:
+        return report_period(month, as_of)
+    except ValueError as exc:
+        fail(str(exc), 2)
+
+
+def _batch_monthly(county, month, as_of, output, fmt, profile_path, with_flags, dask, workers,
+                   fallback) -> None:  # fmt: skip
+    """``report monthly --county all`` / ``A,B`` / ``--dask``: one file per county in a DIR."""
+    from layers.batch import county_titles
+    from maps.reports import FORMATS
+    from maps.reports.batch import ReportFolder, report_county, report_options
+
+    period = _period(month, as_of)  # bad input fails here, before any task
+    directory = output or Path("reports") / period.month
+    if directory.suffix.lower() in FORMATS or (directory.exists() and not directory.is_dir()):
+        fail(f"-o {directory}: a batch writes one file per county into a directory; give "
+             "-o DIR (and --format xlsx|pdf)", 2)  # fmt: skip
+    _profile(profile_path)
+    folder = ReportFolder(directory, county_titles(ready_engine()))
+    profile = str(profile_path.resolve()) if profile_path else None  # workers have other cwds
+    options = report_options(month, as_of, fmt or "xlsx", with_flags=with_flags,
+                             profile_path=profile)  # fmt: skip
+    cli_batch.run("report", county, dask=dask, workers=workers, local_fallback=fallback,
+                  options=options, flagged_label="预警", work=report_county,
+                  record=folder.record, note=folder.note)  # fmt: skip
 
 
 def _print_summary(report) -> None:

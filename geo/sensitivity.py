@@ -165,7 +165,7 @@ PUBLIC_NAMES: frozenset[str] = frozenset(
     signed_village site_key site_minutes sites size_bytes slope_deg slope_mean_deg solver source
     standard start_date start_geom start_min start_name started_at status stops strategy surface
     synthetic table_name terrain_note timings title token_hash township_code township_name
-    travel_min unassigned uncovered unit unit_level unreachable updated_at uploaded_at
+    townships travel_min unassigned uncovered unit unit_level unreachable updated_at uploaded_at
     uploaded_by valid_from version village_clinic_id village_clinic_min village_code
     village_name villages visit_date visit_id wait_min water_nearby water_source whole_by
     window_end_min window_start_min within_capacity work_group_id year

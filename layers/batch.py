@@ -12,7 +12,9 @@ the batch.
 
 :func:`run_batch` submits the tasks to a running scheduler (``tcp://host:8786``) or to a
 ``distributed.LocalCluster`` of ``workers`` single-threaded processes, and yields each
-county's summary as it finishes.
+county's summary as it finishes. Another task can be given: ``report monthly --county all``
+submits :func:`maps.reports.batch.report_county`, which only reads (in one
+:func:`read_snapshot`) and returns the rendered file for the client to write.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
-COMMANDS = ("coverage", "relocation", "flags")
+COMMANDS = ("coverage", "relocation", "flags")  # run_county: replace a county's result rows
+REPORT = "report"  # maps.reports.batch.report_county: reads a county, returns its report file
 RETRIES = 2  # a task that raised (lost connection, killed worker…) is run up to twice more
 CONNECT_SECONDS = 5  # how long to wait for a scheduler before saying it is not there
 
@@ -49,6 +53,9 @@ class CountyOutcome:
     peak_mb: float = 0.0
     worker: str = ""
     reason: str | None = None  # why the county was not done (None: done)
+    name: str = ""  # the county's title (a report's area), for the report index
+    file_name: str = ""  # a report task's file name, as the single-county command names it
+    content: bytes = b""  # a report task's rendered file; the client writes it, then drops it
 
     @property
     def done(self) -> bool:
@@ -94,6 +101,15 @@ def counties_asked(engine: sa.Engine, county: str) -> list[str]:
     return asked
 
 
+def county_titles(engine: sa.Engine) -> dict[str, str]:
+    """Every county's title as its report carries it (``清远市连州市``, as
+    ``layers.reports.Area.title``), by code: the index of a report batch names the counties
+    whose task failed too."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT code, coalesce(city, '') || name FROM county"))
+        return {code: title for code, title in rows}
+
+
 def run_county(
     database_url: str, command: str, county: str, options: BatchOptions
 ) -> CountyOutcome:
@@ -107,8 +123,8 @@ def run_county(
     if command not in COMMANDS:
         raise BatchError(f"unknown batch command {command!r}; one of {', '.join(COMMANDS)}")
     started = time.perf_counter()
-    _reset_peak_memory()
-    outcome = CountyOutcome(county, command, worker=_worker_name())
+    reset_peak_memory()
+    outcome = CountyOutcome(county, command, worker=worker_name())
     engine = sa.create_engine(database_url, poolclass=NullPool)
     try:
         profile = load_profile(options.profile_path)
@@ -137,7 +153,21 @@ def run_county(
     return outcome
 
 
-def _reset_peak_memory() -> None:
+@contextmanager
+def read_snapshot(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One REPEATABLE READ transaction, always rolled back: every query of a task that only
+    reads sees the same snapshot (a county's report stays consistent while imports and edits
+    go on), and nothing it does is kept. Not READ ONLY: PostgreSQL refuses the temporary
+    tables a report builds in a read-only transaction; the rollback drops them."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
+        transaction = conn.begin()
+        try:
+            yield conn
+        finally:
+            transaction.rollback()
+
+
+def reset_peak_memory() -> None:
     """Start this task's peak-memory count afresh (Linux: clear_refs 5 resets VmHWM); else
     the peak is the process's, which on Linux even survives exec from the parent."""
     try:
@@ -148,7 +178,7 @@ def _reset_peak_memory() -> None:
 
 
 def peak_memory_mb() -> float:
-    """Peak resident memory since :func:`_reset_peak_memory` (else since the start), MB."""
+    """Peak resident memory since :func:`reset_peak_memory` (else since the start), MB."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -199,7 +229,8 @@ def _require_roads(conn: sa.Connection, county: str, codes: Sequence[str]) -> No
         )
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
+    """The address of the Dask worker running this task (``local`` outside one)."""
     try:
         from distributed import get_worker
 
@@ -241,15 +272,16 @@ def run_batch(
     command: str,
     counties: Sequence[str],
     options: BatchOptions,
+    task: Callable[..., CountyOutcome] = run_county,
 ) -> Iterator[CountyOutcome]:
-    """Submit one task per county (largest first is the caller's choice of order) and yield
-    each county's outcome as it finishes; a task that raises is retried :data:`RETRIES`
-    times, then reported with its error."""
+    """Submit one ``task`` per county (largest first is the caller's choice of order) and
+    yield each county's outcome as it finishes; a task that raises is retried
+    :data:`RETRIES` times, then reported with its error."""
     from distributed import as_completed
 
     futures = {
         client.submit(
-            run_county,
+            task,
             database_url,
             command,
             county,
@@ -261,11 +293,13 @@ def run_batch(
         for county in counties
     }
     for future in as_completed(futures, loop=client.loop):
-        county = futures[future]
+        county = futures.pop(future)  # dropped: the scheduler frees the result (a report's file)
         try:
-            yield future.result()
+            outcome = future.result()
         except Exception as exc:  # reported per county, the batch goes on
-            yield CountyOutcome(county, command, reason=f"failed after retries: {exc}")
+            outcome = CountyOutcome(county, command, reason=f"failed after retries: {exc}")
+        del future
+        yield outcome
 
 
 def close(client) -> None:

@@ -23,21 +23,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from api.cli import app as cli_app
 from layers import coverage, relocation
-from tests.county_lists import COUNTY as OTHER_COUNTY
-from tests.county_lists import chosen_villages, household_rows, scratch_engine, write_list
+from tests.dask_support import (
+    DEMO_COUNTY,
+    OTHER_COUNTY,
+    batch_world,
+    dask_cluster,
+    worker_running,
+)
+from tests.dask_support import cli as _cli
 
-DEMO_COUNTY = "441882"
 SCHEDULER_PORT = 18787
 ABSENT_PORT = 18798  # nothing listens here
-DASK = Path(sys.executable).with_name("dask")
-ACTOR = "test:batch"
-ROADS_INTO_OTHER = """
-DELETE FROM road r USING township t WHERE t.county_code = :county AND ST_Intersects(r.geom, t.geom)
-"""
 
 
 # --- the world and the Dask processes -------------------------------------------------------
@@ -46,74 +44,18 @@ DELETE FROM road r USING township t WHERE t.county_code = :county AND ST_Interse
 @pytest.fixture(scope="module")
 def world(database_url: str, tmp_path_factory) -> Iterator[tuple[sa.Engine, str]]:
     """The demo county and 连南 (households only) in a database of the module's own."""
-    from geo.paths import GUANGDONG_COUNTIES
-    from layers.county_setup import init_county
-    from layers.demo import ensure_demo
-    from layers.importers import import_boundaries
-    from layers.imports import ImportOptions, import_file
-
-    with scratch_engine(database_url) as (engine, url):
-        import_boundaries(engine, GUANGDONG_COUNTIES, actor=ACTOR)
-        ensure_demo(engine, tmp_path_factory.mktemp("home"), force=True)
-        init_county(engine, OTHER_COUNTY, actor=ACTOR)
-        rows = household_rows(chosen_villages())
-        path = write_list(rows, tmp_path_factory.mktemp("lists") / "建档立卡.csv")
-        import_file(engine, "households", path, ImportOptions(actor=ACTOR))
-        with engine.begin() as conn:  # one demo road crosses into 连南: cut, so it has none
-            conn.execute(sa.text(ROADS_INTO_OTHER), {"county": OTHER_COUNTY})
-        yield engine, url
-
-
-def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(DASK), *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def _start_worker(address: str) -> subprocess.Popen:
-    return _spawn("worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                  "--host", "127.0.0.1")  # fmt: skip
-
-
-def _wait_for_workers(address: str, count: int, seconds: float = 60) -> None:
-    from distributed import Client
-
-    with Client(address, timeout="20s", set_as_default=False) as client:
-        client.wait_for_workers(count, timeout=seconds)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+    with batch_world(database_url, tmp_path_factory) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[dict]:
     """A real ``dask scheduler`` and two ``dask worker`` processes on loopback."""
-    address = f"tcp://127.0.0.1:{SCHEDULER_PORT}"
-    processes = [_spawn("scheduler", "--host", "127.0.0.1", "--port", str(SCHEDULER_PORT),
-                        "--dashboard-address", ":0")]  # fmt: skip
-    try:
-        processes += [_start_worker(address), _start_worker(address)]
-        _wait_for_workers(address, 2)
-        yield {"address": address, "processes": processes}
-    finally:
-        for process in reversed(processes):
-            _stop(process)
+    with dask_cluster(SCHEDULER_PORT) as cluster:
+        yield cluster
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-def _cli(url: str, *args: str):
-    return CliRunner().invoke(cli_app, list(args), env={"DATABASE_URL": url, "CI": "1"})
 
 
 def _tables(engine: sa.Engine, tables) -> dict[str, pd.DataFrame]:
@@ -239,7 +181,7 @@ def test_a_worker_killed_mid_task_leaves_nothing_half_written(world, scheduler, 
     run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)  # fmt: skip
     with Client(address, timeout="10s", set_as_default=False) as client:
-        busy = _worker_running(client, "coverage-", seconds=60)
+        busy = worker_running(client, "coverage-", seconds=60)
         time.sleep(1.5)  # inside the task: reading, assessing or writing
         pid = client.run(os.getpid, workers=[busy])[busy]
         os.kill(pid, signal.SIGKILL)  # its nanny starts a fresh worker process
@@ -249,14 +191,3 @@ def test_a_worker_killed_mid_task_leaves_nothing_half_written(world, scheduler, 
     assert "1 of 1 counties done" in output
     _assert_same(coverage_reference, _tables(engine, coverage.RESULT_TABLES))
     assert _count(engine, "SELECT count(*) FROM coverage_run") == runs_before + 1
-
-
-def _worker_running(client, prefix: str, seconds: float) -> str:
-    """The address of the worker processing a task whose key starts with ``prefix``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for worker, keys in client.processing().items():
-            if any(str(k).startswith(prefix) for k in keys):
-                return worker
-        time.sleep(0.1)
-    raise AssertionError(f"no task {prefix}* started within {seconds} s")

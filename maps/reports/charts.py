@@ -185,7 +185,13 @@ def draw_flags(ax: Axes, report: MonthlyReport) -> None:
 def draw_map(ax: Axes, report: MonthlyReport) -> None:
     """Township: villages and household points by status, flagged households ringed.
     County: townships shaded by the share of households still poor."""
-    units = report.units
+    # units without a boundary yet (a county set up from the official codes, before its
+    # households or polygons are imported) cannot be drawn: the map shows the others
+    units = report.units[report.units.geometry.notna() & ~report.units.geometry.is_empty]
+    if units.empty:
+        ax.text(0.5, 0.5, "尚无边界", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
     ax.set_aspect(1 / np.cos(np.radians(units.geometry.union_all().centroid.y or 24)))
     if report.area.level == "township" and len(report.households):
         units.plot(
