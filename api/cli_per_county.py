@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 
 from api.cli_common import counting_progress, err, fail, out
 
+DETAILED_ERRORS = 10  # problems printed under the table per failed county
+
 
 def import_per_county(engine: Engine, kind: str, path: Path, options, rejects: Path | None) -> None:
     """Split ``path`` by county, load each, print the table (exit 1 if a county failed)."""
@@ -45,6 +47,8 @@ def import_per_county(engine: Engine, kind: str, path: Path, options, rejects: P
     _print_notes(results)
     out.print(_table(path, results, options.dry_run))
     failed = [r for r in results if r.failed]
+    for result in failed:
+        _print_errors(result)
     if failed:
         names = ", ".join(f"{r.code or 'unknown county'}" for r in failed)
         err.print(
@@ -66,7 +70,7 @@ def _table(path: Path, results: list, dry_run: bool) -> Table:
         table.add_column(column, justify=justify, overflow="fold")
     for r in results:
         style = "red" if r.failed else None
-        errors = r.first_errors()
+        errors = r.first_errors(1)
         if r.rejects_path is not None:
             errors.append(f"→ {r.rejects_path.name}")
         table.add_row(
@@ -101,3 +105,12 @@ def _print_notes(results: list) -> None:
     for note, codes in counties.items():
         where = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
         err.print(f"[yellow]note:[/] {where}: {note}", highlight=False)
+
+
+def _print_errors(result, limit: int = DETAILED_ERRORS) -> None:
+    """A failed county's first problems in full, as a plain import names them."""
+    name = f"{result.code} {result.name or ''}".strip() if result.code else "unknown county"
+    where = f", the rows and reasons in {result.rejects_path}" if result.rejects_path else ""
+    err.print(f"[bold red]{name}[/] ({result.status}{where}):", highlight=False, soft_wrap=True)
+    for line in result.first_errors(limit):
+        err.print(f"  {line}", highlight=False, soft_wrap=True)

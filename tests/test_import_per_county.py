@@ -1,0 +1,197 @@
+"""``gongjian import households FILE --per-county``: a province list with one broken county
+loads the sound counties and names the broken one, with its rows, fields and a rejects file."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from api.cli import app
+from layers.imports import ImportError_, ImportOptions, import_file
+from layers.imports.kinds import KINDS
+from layers.imports.per_county import import_per_county
+from tests.importing import (
+    build_world,
+    household_rows,
+    remove_world,
+    stored_households,
+    write_rows,
+)
+
+COUNTIES = ("449831", "449832", "449833")
+
+
+@pytest.fixture(scope="module")
+def worlds(engine: sa.Engine):
+    built = [build_world(engine, code) for code in COUNTIES]
+    yield built
+    for world in built:
+        remove_world(engine, world)
+
+
+@pytest.fixture
+def clean(engine: sa.Engine, worlds):
+    """Each test starts with no households in the three counties."""
+    _delete_households(engine)
+    return worlds
+
+
+def _delete_households(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM household WHERE village_code LIKE '44983%'"))
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("CI", "1")
+    return CliRunner()
+
+
+def province_rows(worlds, n: int = 3) -> list[dict]:
+    """``n`` valid households in each county, county after county."""
+    return [row for world in worlds for row in household_rows(world, n)]
+
+
+def counts(engine: sa.Engine) -> dict[str, int]:
+    """Stored households per county (0 for a county without any)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT left(village_code, 6), count(*) FROM household "
+                "WHERE village_code LIKE '44983%' GROUP BY 1"
+            )
+        ).all()
+    return {code: 0 for code in COUNTIES} | dict(rows)
+
+
+def per_county(engine, path, **options):
+    options = ImportOptions(actor="test", **options)
+    return {r.code: r for r in import_per_county(engine, KINDS["households"], path, options)}
+
+
+def bad_check_digit(id_number: str) -> str:
+    last = id_number[-1]
+    return id_number[:-1] + ("0" if last != "0" else "1")
+
+
+def test_broken_county_named_the_others_loaded(cli, engine, clean, tmp_path) -> None:
+    rows = province_rows(clean)
+    rows[4]["身份证号"] = bad_check_digit(rows[4]["身份证号"])  # county 449832, file row 6
+    path = write_rows(rows, tmp_path / "全省.csv")
+    result = cli.invoke(app, ["import", "households", str(path), "--per-county"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert counts(engine) == {"449831": 3, "449832": 0, "449833": 3}
+    assert "row 6, field '身份证号'" in output and "1 of 3 counties not loaded (449832)" in output
+    assert "试验县32" in output  # the county's name from the database
+    rejects = pd.read_csv(tmp_path / "全省.rejects" / "全省.449832.rejects.csv", dtype=str)
+    assert list(rejects["户编号"]) == [rows[4]["户编号"]]
+    assert "身份证号" in rejects["error"].iloc[0]
+    assert not (tmp_path / "全省.rejects" / "全省.449831.rejects.csv").exists()
+
+
+def test_database_check_fails_only_its_county(engine, clean, tmp_path) -> None:
+    rows = province_rows(clean)
+    rows[7]["经度"] = 113.43  # county 449833, file row 9: in village B, not its village A
+    results = per_county(engine, write_rows(rows, tmp_path / "hh.csv"))
+    assert [r.status for r in results.values()] == ["loaded", "loaded", "failed"]
+    broken = results["449833"]
+    assert [(e["row"], e["field"]) for e in broken.errors] == [(9, "经度")]
+    assert "outside its village" in broken.errors[0]["message"]
+    assert broken.rejects_path.name == "hh.449833.rejects.csv"
+    assert counts(engine) == {"449831": 3, "449832": 3, "449833": 0}
+    assert (results["449831"].inserted, results["449832"].inserted) == (3, 3)
+
+
+def test_good_file_same_as_a_plain_import(engine, clean, tmp_path) -> None:
+    path = write_rows(province_rows(clean), tmp_path / "hh.gpkg")
+    results = per_county(engine, path)
+    assert all(r.status == "loaded" and r.inserted == 3 for r in results.values())
+    by_county = pd.concat([stored_households(engine, w) for w in clean], ignore_index=True)
+    incomes_by_county = _incomes(engine)
+    _delete_households(engine)
+    summary = import_file(engine, "households", path, ImportOptions(actor="test"))
+    assert summary.inserted == 9
+    whole = pd.concat([stored_households(engine, w) for w in clean], ignore_index=True)
+    ids = ["hamlet_id", "cadre_id"]  # the same hamlet and cadre, whatever their ids
+    pd.testing.assert_frame_equal(by_county.drop(columns=ids), whole.drop(columns=ids))
+    assert incomes_by_county == _incomes(engine) and len(incomes_by_county) == 9
+    with engine.connect() as conn:
+        audits = conn.execute(
+            sa.text(
+                "SELECT after->>'read' FROM audit_log WHERE table_name = 'household' "
+                "AND row_id IS NULL AND after->>'file' = 'hh.gpkg' ORDER BY id"
+            )
+        ).scalars()
+        assert list(audits)[-4:] == ["3", "3", "3", "9"]  # one summary a county, then whole
+
+
+def _incomes(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT h.household_no, i.year, i.per_capita_income FROM household_income i "
+                "JOIN household h ON h.id = i.household_id "
+                "WHERE h.village_code LIKE '44983%' ORDER BY 1, 2"
+            )
+        ).all()
+
+
+def test_dry_run_writes_nothing(cli, engine, clean, tmp_path) -> None:
+    path = write_rows(province_rows(clean), tmp_path / "hh.csv")
+    result = cli.invoke(app, ["import", "households", str(path), "--per-county", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "would load 3 of 3 counties" in " ".join(result.output.split())
+    assert counts(engine) == dict.fromkeys(COUNTIES, 0)
+    results = per_county(engine, path, dry_run=True)
+    assert [(r.status, r.inserted) for r in results.values()] == [("would load", 3)] * 3
+    assert counts(engine) == dict.fromkeys(COUNTIES, 0)
+
+
+def test_villages_by_name_and_an_unknown_county(engine, clean, tmp_path) -> None:
+    rows = [
+        row | {"所在村": "上坪村", "乡镇": f"试验镇{world.county[-2:]}"}
+        for world in clean
+        for row in household_rows(world, 2)
+    ]
+    rows[3]["所在村"] = "无此村"  # file row 5: no such village anywhere
+    results = per_county(engine, write_rows(rows, tmp_path / "names.csv"))
+    assert list(results) == [*COUNTIES, None]
+    assert [results[c].status for c in COUNTIES] == ["loaded", "loaded", "loaded"]
+    unknown = results[None]
+    assert unknown.status == "failed" and unknown.rows == 1
+    assert (unknown.errors[0]["row"], unknown.errors[0]["field"]) == (5, "所在村")
+    assert "无此村" in unknown.errors[0]["message"]
+    assert unknown.rejects_path.name == "names.unknown-county.rejects.csv"
+    assert counts(engine) == {"449831": 2, "449832": 1, "449833": 2}
+
+
+def test_scope_refuses_the_counties_outside_it(engine, clean, tmp_path) -> None:
+    path = write_rows(province_rows(clean), tmp_path / "hh.csv")
+    results = per_county(engine, path, scope="449831")
+    assert [r.status for r in results.values()] == ["loaded", "refused", "refused"]
+    assert "outside your scope 449831" in results["449832"].errors[0]["message"]
+    assert counts(engine) == {"449831": 3, "449832": 0, "449833": 0}
+
+
+def test_rejects_directory_and_kinds_not_split(cli, engine, clean, tmp_path) -> None:
+    rows = province_rows(clean, 1)
+    rows[0]["劳动力人数"] = 9  # more workers than members
+    path = write_rows(rows, tmp_path / "hh.csv")
+    target = tmp_path / "退回"
+    result = cli.invoke(
+        app, ["import", "households", str(path), "--per-county", "--rejects", str(target)]
+    )
+    assert result.exit_code == 1, result.output
+    assert [p.name for p in target.iterdir()] == ["hh.449831.rejects.csv"]
+    assert counts(engine) == {"449831": 0, "449832": 1, "449833": 1}
+    result = cli.invoke(app, ["import", "villages", str(path), "--per-county"])
+    assert result.exit_code == 1 and "households, hamlets only" in " ".join(result.output.split())
+    result = cli.invoke(app, ["import", "households", str(path), "--rejects", str(target)])
+    assert result.exit_code == 2
+    assert "--rejects goes with --per-county" in " ".join(result.output.split())
+    with pytest.raises(ImportError_, match="households, hamlets only"):
+        import_per_county(engine, KINDS["roads"], path, ImportOptions())
