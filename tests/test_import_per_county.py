@@ -195,3 +195,53 @@ def test_rejects_directory_and_kinds_not_split(cli, engine, clean, tmp_path) -> 
     assert "--rejects goes with --per-county" in " ".join(result.output.split())
     with pytest.raises(ImportError_, match="households, hamlets only"):
         import_per_county(engine, KINDS["roads"], path, ImportOptions())
+
+
+def test_person_list_by_county_with_members(engine, clean, tmp_path) -> None:
+    """One row a person: each county's households and members load with their county."""
+    rows = []
+    for world in clean:
+        for n in (1, 2):
+            head, spouse = world.id_number(10 * n), world.id_number(10 * n + 1)
+            village = world.village_a if world.county != "449832" or n == 1 else "449832100299"
+            place = {"行政村": village, "经度": 113.405 + 0.002 * n, "纬度": 23.806}
+            rows.append({"户编号": world.household_no(n), "姓名": f"户主{n}",
+                         "证件号码": head, "与户主关系": "户主", **place})  # fmt: skip
+            rows.append({"户编号": world.household_no(n), "姓名": f"配偶{n}",
+                         "证件号码": spouse, "与户主关系": "配偶", **place})  # fmt: skip
+    results = per_county(engine, write_rows(rows, tmp_path / "花名册.csv"))
+    assert [r.status for r in results.values()] == ["loaded", "failed", "loaded"]
+    broken = results["449832"]
+    assert (broken.errors[0]["row"], broken.errors[0]["field"]) == (8, "所在村")  # 2nd head
+    assert "449832100299" in broken.errors[0]["message"]
+    assert counts(engine) == {"449831": 2, "449832": 0, "449833": 2}
+    with engine.connect() as conn:
+        members = conn.execute(
+            sa.text(
+                "SELECT left(h.village_code, 6), count(*) FROM household_member m "
+                "JOIN household h ON h.id = m.household_id "
+                "WHERE h.village_code LIKE '44983%' GROUP BY 1 ORDER BY 1"
+            )
+        ).all()
+    assert members == [("449831", 4), ("449833", 4)]
+
+
+def test_hamlets_by_county(engine, clean, tmp_path) -> None:
+    rows = [
+        {"自然村名称": f"新坑{world.county[-1]}", "所在村": world.village_a, "人口": 120,
+         "经度": 113.41, "纬度": 23.81}
+        for world in clean
+    ]  # fmt: skip
+    rows[2]["经度"] = 113.43  # 449833's hamlet lies in village B
+    path = write_rows(rows, tmp_path / "hamlets.csv")
+    results = import_per_county(engine, KINDS["hamlets"], path, ImportOptions(actor="test"))
+    assert [(r.code, r.status) for r in results] == [
+        ("449831", "loaded"),
+        ("449832", "loaded"),
+        ("449833", "failed"),
+    ]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.text("SELECT village_code FROM hamlet WHERE name LIKE '新坑%' ORDER BY 1")
+        ).scalars()
+        assert [code[:6] for code in stored] == ["449831", "449832"]

@@ -218,8 +218,8 @@ def _groups(
                 sa.text("SELECT code, name FROM county WHERE code = ANY(:codes)"), {"codes": known}
             ).all()
         )
-    values = counties.to_numpy(dtype=object)
-    groups = [CountyGroup(code, names.get(code), np.flatnonzero(values == code)) for code in known]
+    rows_of = counties.groupby(counties, sort=True).indices  # one pass over the file's rows
+    groups = [CountyGroup(code, names.get(code), rows_of[code]) for code in known]
     unknown = np.flatnonzero(pd.isna(counties).to_numpy())
     if len(unknown):
         why = _why_unknown(checked, unknown, unlocated)
@@ -257,7 +257,7 @@ def _subset(checked: CheckedFile, positions: np.ndarray) -> CheckedFile:
         None if source.geometry is None else np.asarray(source.geometry)[positions],
         source.crs,
         source.layer,
-        np.array([source.row(int(p)) for p in positions], dtype=np.int64),
+        _row_numbers(source)[positions],
         source.zipped,
     )
     errors = RowErrors(source.path, rows=part.row, hints=list(ctx.errors.hints))
@@ -281,6 +281,13 @@ def _subset(checked: CheckedFile, positions: np.ndarray) -> CheckedFile:
         members=members,
     )
     return CheckedFile(sub, frame)
+
+
+def _row_numbers(source: Source) -> np.ndarray:
+    """The row number the user sees for each data row of ``source``."""
+    if source.row_numbers is None:
+        return np.arange(len(source), dtype=np.int64) + 2
+    return np.asarray(source.row_numbers, dtype=np.int64)
 
 
 # --- failures and their rejects files ----------------------------------------------------------
