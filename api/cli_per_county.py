@@ -79,7 +79,7 @@ def _table(path: Path, results: list, dry_run: bool) -> Table:
             str(r.rows),
             str(r.inserted),
             str(r.updated),
-            r.status,
+            r.status + (f", {r.rejected} rejected" if r.rejected else ""),
             "\n".join(errors),
             style=style,
         )

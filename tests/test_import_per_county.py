@@ -47,6 +47,7 @@ def _delete_households(engine: sa.Engine) -> None:
 def cli(database_url: str, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("CI", "1")
+    monkeypatch.setenv("COLUMNS", "200")  # the table's cells unwrapped
     return CliRunner()
 
 
@@ -245,3 +246,53 @@ def test_hamlets_by_county(engine, clean, tmp_path) -> None:
             sa.text("SELECT village_code FROM hamlet WHERE name LIKE '新坑%' ORDER BY 1")
         ).scalars()
         assert [code[:6] for code in stored] == ["449831", "449832"]
+
+
+@pytest.fixture
+def apart(engine: sa.Engine, clean):
+    """Counties 449832 and 449833 moved 1° and 2° east, so a point tells its county."""
+
+    def shift(sign: int) -> None:
+        with engine.begin() as conn:
+            for code, degrees in (("449832", 1), ("449833", 2)):
+                conn.execute(
+                    sa.text(
+                        "UPDATE village SET geom = ST_Translate(geom, :dx, 0) WHERE code LIKE :c"
+                    ),
+                    {"dx": sign * degrees, "c": code + "%"},
+                )
+
+    shift(1)
+    yield clean
+    shift(-1)
+
+
+def test_villages_by_location(engine, apart, tmp_path) -> None:
+    rows = []
+    for world, dx in ((apart[1], 1), (apart[2], 2)):
+        for row in household_rows(world, 2):
+            row.pop("所在村")
+            rows.append(row | {"经度": row["经度"] + dx})
+    rows[3]["经度"] = 116.2  # file row 5: in no village at all
+    results = per_county(engine, write_rows(rows, tmp_path / "points.csv"))
+    assert [(code, r.status, r.rows) for code, r in results.items()] == [
+        ("449832", "loaded", 2),
+        ("449833", "loaded", 1),
+        (None, "failed", 1),
+    ]
+    assert results[None].errors[0]["row"] == 5
+    assert "inside no village" in results[None].errors[0]["message"]
+    assert counts(engine) == {"449831": 0, "449832": 2, "449833": 1}
+
+
+def test_skip_invalid_loads_a_county_without_its_bad_rows(cli, engine, clean, tmp_path) -> None:
+    rows = province_rows(clean, 2)
+    rows[2]["劳动力人数"] = 9  # county 449832, file row 4
+    path = write_rows(rows, tmp_path / "hh.csv")
+    args = ["import", "households", str(path), "--per-county", "--skip-invalid"]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "loaded, 1 rejected" in result.output
+    assert counts(engine) == {"449831": 2, "449832": 1, "449833": 2}
+    rejects = pd.read_csv(tmp_path / "hh.rejects" / "hh.449832.rejects.csv", dtype=str)
+    assert list(rejects["户编号"]) == [rows[2]["户编号"]]
