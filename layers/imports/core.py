@@ -4,7 +4,9 @@ Python checks what a row says on its own (formats, value sets, ranges, ID check 
 the database checks what needs the database (codes that exist, points inside their village,
 duplicates against stored rows), on the staged rows, inside the import's one transaction.
 With ``skip_invalid`` the bad rows go to a rejects file and the rest loads; without it any
-problem refuses the whole file and nothing is written.
+problem refuses the whole file and nothing is written. :func:`check_file` (read, Python checks)
+and :func:`write_checked` (database checks, write) are the two halves; ``--per-county``
+(per_county.py) checks once and writes each county's rows with the second.
 """
 
 from __future__ import annotations
