@@ -296,3 +296,42 @@ def test_skip_invalid_loads_a_county_without_its_bad_rows(cli, engine, clean, tm
     assert counts(engine) == {"449831": 2, "449832": 1, "449833": 2}
     rejects = pd.read_csv(tmp_path / "hh.rejects" / "hh.449832.rejects.csv", dtype=str)
     assert list(rejects["户编号"]) == [rows[2]["户编号"]]
+
+
+def test_a_database_fault_stops_the_counties_after_it(engine, clean, tmp_path, monkeypatch):
+    """Lost connection or a full disk is no county's fault: the rest are not tried then."""
+    from layers.imports import per_county as module
+
+    path = write_rows(province_rows(clean), tmp_path / "hh.csv")
+    split = module.split_by_county(
+        engine, KINDS["households"], path, ImportOptions(actor="test"), None
+    )
+    real = module.load_county
+
+    def lose_the_connection(writer, split, group):
+        if group.code != "449832":
+            return real(writer, split, group)
+        try:
+            with sa.create_engine(writer.url.set(port=1)).connect():
+                pass
+        except sa.exc.OperationalError as exc:
+            error = ImportError_("lost the connection to the database")
+            error.__cause__ = exc
+        result = module._failed(
+            module.CountyResult(group.code, group.name, len(group.positions)),
+            module._subset(split.checked, group.positions),
+            error,
+            tmp_path / "x.csv",
+        )
+        result.fault = module._is_fault(error)
+        return result
+
+    monkeypatch.setattr(module, "load_county", lose_the_connection)
+    results = list(module.load_counties(engine, split))
+    assert [(r.code, r.status) for r in results] == [
+        ("449831", "loaded"),
+        ("449832", "failed"),
+        ("449833", "not tried"),
+    ]
+    assert "lost the connection" in results[2].message
+    assert counts(engine) == {"449831": 3, "449832": 0, "449833": 0}

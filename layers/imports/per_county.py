@@ -145,7 +145,7 @@ def load_counties(engine: Engine, split: CountySplit) -> Iterator[CountyResult]:
             result = load_county(writer, split, group)
             if result.fault:
                 fault = result
-            else:
+            elif result.status == "loaded":  # a dry run's counts were rolled back
                 statistics.grew(result.inserted)
             yield result
     finally:
