@@ -8,6 +8,7 @@ any county failed.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import typer
@@ -16,7 +17,8 @@ from sqlalchemy.engine import Engine
 
 from api.cli_common import counting_progress, err, fail, out
 
-DETAILED_ERRORS = 10  # problems printed under the table per failed county
+FIRST_ERRORS = 3  # rows a failed county's cell names
+DETAILED_ERRORS = 10  # problems printed in full under the table per failed county
 
 
 def import_per_county(engine: Engine, kind: str, path: Path, options, rejects: Path | None) -> None:
@@ -70,9 +72,7 @@ def _table(path: Path, results: list, dry_run: bool) -> Table:
         table.add_column(column, justify=justify, overflow="fold")
     for r in results:
         style = "red" if r.failed else None
-        errors = r.first_errors(1)
-        if r.rejects_path is not None:
-            errors.append(f"→ {r.rejects_path.name}")
+        errors = _in_short(r)
         table.add_row(
             r.code or "?",
             r.name or ("(county unknown)" if r.code is None else ""),
@@ -94,6 +94,18 @@ def _table(path: Path, results: list, dry_run: bool) -> Table:
         end_section=True,
     )
     return table
+
+
+def _in_short(result) -> list[str]:
+    """The table's cell: where the first problems are (in full, with the rejects file, under
+    the table)."""
+    places = [f"row {e['row']} {e['field']}" for e in result.errors[:FIRST_ERRORS]]
+    if not places and result.message:
+        places = [textwrap.shorten(result.message.splitlines()[0], 60, placeholder=" …")]
+    more = len(result.errors) - FIRST_ERRORS
+    if more > 0:
+        places.append(f"+{more} more")
+    return places
 
 
 def _print_notes(results: list) -> None:
