@@ -44,6 +44,19 @@ def import_layer(
         "--effective-date",
         help="YYYY-MM-DD the file's changes took effect (rows with 生效日期 keep theirs).",
     ),
+    per_county: bool = typer.Option(
+        False,
+        "--per-county",
+        help="Load county by county (households, hamlets): sound counties load, "
+        "broken ones are named and their rows written to a rejects directory; exit 1 if any.",
+    ),
+    rejects: Path = typer.Option(
+        None,
+        "--rejects",
+        file_okay=False,
+        help="With --per-county: the directory for the broken counties' rows "
+        "(default FILE.rejects/ next to the file).",
+    ),
 ) -> None:
     """Load a file into a layer: all-or-nothing, and re-running the same file changes nothing."""
     from layers.imports import KINDS, ImportError_, ImportOptions, import_file
@@ -53,6 +66,8 @@ def import_layer(
         fail(f"unknown KIND {kind!r}; available: {', '.join(KINDS)}", 2)
     if existing not in ("update", "error"):
         fail("--existing must be update or error", 2)
+    if rejects is not None and not per_county:
+        fail("--rejects goes with --per-county (--skip-invalid writes FILE.rejects.EXT)", 2)
     engine = ready_engine()
     with _progress() as progress:
         if os.environ.get("GONGJIAN_IMPORT_TIMES"):  # the benchmark's per-stage timings
@@ -69,6 +84,11 @@ def import_layer(
             effective_date=parse_date(effective_date, "--effective-date"),
             progress=progress,
         )
+        if per_county:
+            from api.cli_per_county import import_per_county
+
+            import_per_county(engine, kind, path, options, rejects)
+            return
         try:
             summary = import_file(engine, kind, path, options)
         except ImportError_ as exc:

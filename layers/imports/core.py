@@ -4,11 +4,14 @@ Python checks what a row says on its own (formats, value sets, ranges, ID check 
 the database checks what needs the database (codes that exist, points inside their village,
 duplicates against stored rows), on the staged rows, inside the import's one transaction.
 With ``skip_invalid`` the bad rows go to a rejects file and the rest loads; without it any
-problem refuses the whole file and nothing is written.
+problem refuses the whole file and nothing is written. :func:`check_file` (read, Python checks)
+and :func:`write_checked` (database checks, write) are the two halves; ``--per-county``
+(per_county.py) checks once and writes each county's rows with the second.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -136,9 +139,25 @@ class Context:
                 self.errors.add(int(i), self.label(name), "missing")
 
 
+@dataclass
+class CheckedFile:
+    """A file read and checked in Python (row problems collected, nothing written yet)."""
+
+    ctx: Context
+    frame: pd.DataFrame  # the parsed rows, by position in the file
+
+    @property
+    def source(self) -> Source:
+        return self.ctx.source
+
+
 def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -> ImportSummary:
     """Import ``path`` as ``kind``: all or nothing unless ``options.skip_invalid``."""
-    path = Path(path)
+    return write_checked(engine, check_file(kind, Path(path), options))
+
+
+def check_file(kind: Kind, path: Path, options: ImportOptions) -> CheckedFile:
+    """Read ``path`` and run the Python checks; a file-level problem refuses it here."""
     if options.scope is not None and kind.scope_code is None:
         raise OutOfScope(
             f"{path.name}: {kind.name} rows carry no administrative code to check against "
@@ -165,19 +184,32 @@ def run_import(engine: Engine, kind: Kind, path: Path, options: ImportOptions) -
     frame = kind.parse(ctx)
     if ctx.errors.has_file_errors():
         ctx.errors.raise_if_any()
-    summary = ImportSummary(kind.table, path, read=len(source), dry_run=options.dry_run)
+    return CheckedFile(ctx, frame)
+
+
+def write_checked(
+    engine: Engine, checked: CheckedFile, rejects: Path | None = None
+) -> ImportSummary:
+    """Check ``checked`` against the database and write it in one transaction.
+
+    ``rejects``: where rejected rows go (``--skip-invalid``), else next to the file.
+    """
+    ctx, source = checked.ctx, checked.source
+    summary = ImportSummary(
+        ctx.kind.table, source.path, read=len(source), dry_run=ctx.options.dry_run
+    )
     summary.notes = source.notes + ctx.notes
-    checked = len(ctx.notes)
+    checked_notes = len(ctx.notes)
     try:
-        rejected = _write(engine, ctx, frame, summary)
+        rejected = _write(engine, ctx, checked.frame, summary)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:  # COPY talks to psycopg directly
-        raise database_error(exc, path) from exc
+        raise database_error(exc, source.path) from exc
     # the warnings of the database checks; notes of the writing (derived boundaries) stay
-    summary.notes += ctx.notes[checked:]
+    summary.notes += ctx.notes[checked_notes:]
     if rejected:
         summary.errors = ctx.errors.as_dicts()
         summary.rejected = len(rejected)
-        summary.rejects_path = write_rejects(source, rejected)
+        summary.rejects_path = write_rejects(source, rejected, rejects)
     return summary
 
 
@@ -523,6 +555,14 @@ def _meta(ctx: Context, summary: ImportSummary) -> dict:
 
 
 def sha256(path: Path) -> str:
+    """The file's digest for the audit; remembered while the file is unchanged (an import
+    per county names the same big file in every county's transaction)."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

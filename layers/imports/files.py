@@ -393,12 +393,13 @@ def rejects_path(source: Source) -> Path:
     return source.path.with_name(f"{source.path.stem}.rejects{suffix}")
 
 
-def write_rejects(source: Source, errors: dict[int, str]) -> Path:
-    """Rejected rows in the input's format, with an ``error`` column saying why."""
+def write_rejects(source: Source, errors: dict[int, str], target: Path | None = None) -> Path:
+    """Rejected rows in the input's format, with an ``error`` column saying why; into
+    ``target`` when given, else next to the input (:func:`rejects_path`)."""
     positions = sorted(errors)
     frame = source.frame.iloc[positions].copy()
     frame[ERROR_COLUMN] = [errors[p] for p in positions]
-    target = rejects_path(source)
+    target = target or rejects_path(source)
     target.unlink(missing_ok=True)
     if source.format == "csv":
         frame.to_csv(target, index=False, encoding="utf-8-sig")
