@@ -388,6 +388,7 @@ def test_bulk_archive_ends_where_the_ordinary_path_does(engine, clean, tmp_path,
     assert load(engine, path).inserted == 30
     bulk = archive()
     assert len(bulk[0]) == 30 and len(bulk[1]) == 30 + 20 + 24
+
     # the same state; only how it came about differs (one 'insert' version against the
     # ordinary path's 'insert' then 'income')
     def state(version: tuple) -> tuple:

@@ -47,7 +47,15 @@ from layers.imports.base import (
     RowErrors,
 )
 from layers.imports.files import Source, read_source, write_rejects
-from layers.imports.write import ROW_COLUMN, Target, bulk_mode, copy_staging, create_staging, upsert
+from layers.imports.write import (
+    NO_INDEX_KEPT,
+    ROW_COLUMN,
+    Target,
+    bulk_mode,
+    copy_staging,
+    create_staging,
+    upsert,
+)
 from layers.models import Base
 
 STAGING = "_import_rows"
@@ -459,11 +467,13 @@ def analyse_grown_tables(conn: sa.Connection, rows: int = 10_000) -> None:
         conn.execute(sa.text(f"ANALYZE {table}"))
 
 
-def bulk_tables(kind: Kind) -> dict[str, tuple[str, ...]]:
+def bulk_tables(kind: Kind) -> dict[str, tuple[str, ...] | None]:
     """Tables a big import of ``kind`` loads in bulk, with the key each must keep indexed."""
-    tables = {kind.table: kind.key if kind.conflict else ()}
+    tables: dict[str, tuple[str, ...] | None] = {kind.table: kind.key if kind.conflict else ()}
     if kind.table == "household":
-        tables["household_income"] = ()  # incomes are inserted, not upserted (kinds.py)
+        # incomes are inserted, not upserted (kinds.py); the archive triggers that would look
+        # them up are off while new households load (history.first_versions_written_by_caller)
+        tables["household_income"] = NO_INDEX_KEPT
         tables["household_history"] = ()  # the archive triggers add a version per household
     return tables
 

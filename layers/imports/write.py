@@ -28,6 +28,10 @@ from layers.imports.base import NoProgress, Progress
 
 COPY_BATCH = 50_000  # rows per COPY chunk (and progress step)
 BULK_THRESHOLD = 50_000  # from this many rows (and more than the table has) load in bulk
+# bulk_mode's key for a table whose every index goes, the primary key too: nothing looks its
+# rows up while it loads (household_income: 2.8 million rows for the province, whose primary
+# key costs twice as much kept up row by row as built after)
+NO_INDEX_KEPT = None
 ROW_COLUMN = "_row"  # staging column: the row's position in the file
 
 # Wraps a bulk insert of new rows whose ids are known (write.upsert): a context manager.
@@ -363,16 +367,19 @@ def wants_bulk(rows: int, existing: float) -> bool:
 
 
 @contextlib.contextmanager
-def bulk_mode(conn: sa.Connection, tables: dict[str, tuple[str, ...]], rows: int) -> Iterator[bool]:
+def bulk_mode(
+    conn: sa.Connection, tables: dict[str, tuple[str, ...] | None], rows: int
+) -> Iterator[bool]:
     """For big loads, drop the tables' indexes and foreign keys and rebuild them after.
 
     Building an index once is several times faster than updating it row by row, and adding a
     foreign key checks all rows in one join. Kept: the unique index on each table's key
-    (``tables`` maps table → key columns; ON CONFLICT needs it) and unique indexes that
-    other tables' foreign keys point at. Everything happens inside the import's transaction
-    (PostgreSQL DDL is transactional), so a failure or a kill restores the indexes with the
-    data; the price is an exclusive lock on the tables while loading. Only when ``rows`` ≥
-    BULK_THRESHOLD and more than the first table already holds.
+    (``tables`` maps table → key columns; ON CONFLICT needs it), primary keys (unless the
+    key is NO_INDEX_KEPT) and unique indexes that other tables' foreign keys point at.
+    Everything happens inside the import's transaction (PostgreSQL DDL is transactional), so
+    a failure or a kill restores the indexes with the data; the price is an exclusive lock
+    on the tables while loading. Only when ``rows`` ≥ BULK_THRESHOLD and more than the first
+    table already holds.
     """
     first = next(iter(tables))
     existing = conn.execute(
@@ -404,8 +411,10 @@ def _drop_foreign_keys(conn: sa.Connection, table: str) -> list[str]:
     return [f'ALTER TABLE "{table}" ADD CONSTRAINT "{n}" {d}' for n, d in rows]
 
 
-def _drop_indexes(conn: sa.Connection, table: str, key: tuple[str, ...]) -> list[str]:
-    """Drop indexes (and constraints they back) but primary keys, the key's and referenced ones."""
+def _drop_indexes(conn: sa.Connection, table: str, key: tuple[str, ...] | None) -> list[str]:
+    """Drop indexes (and constraints they back) but primary keys, the key's and referenced ones.
+
+    ``key`` NO_INDEX_KEPT: the primary key goes too."""
     rows = conn.execute(
         sa.text(
             """SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), c.conname,
@@ -423,7 +432,11 @@ def _drop_indexes(conn: sa.Connection, table: str, key: tuple[str, ...]) -> list
     ).all()
     statements = []
     for index, definition, constraint, constraint_def, columns, referenced, primary in rows:
-        if referenced or primary or (key and set(columns) == set(key)):
+        if (
+            referenced
+            or (primary and key is not NO_INDEX_KEPT)
+            or (key and set(columns) == set(key))
+        ):
             continue  # primary keys stay: other code (history triggers) looks rows up by them
         if constraint:
             conn.execute(sa.text(f'ALTER TABLE "{table}" DROP CONSTRAINT "{constraint}"'))
