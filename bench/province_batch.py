@@ -14,6 +14,12 @@ point ``--database-url`` at a database with the province loaded
 
     python bench/province_batch.py [--database-url URL] [--counties all|CODE,CODE] [--no-isochrones]
 
+Measured on a quiet 2-core machine (issue 18), 20 province counties loaded with
+``gongjian demo --scale province --load --counties …`` (137,079 households): 1 worker 106.1 s
+(7.74 s per 10,000 households), 2 workers 58.7 s, efficiency 0.90; peak memory per worker
+about 75 MB + 120 MB per 10,000 households of its largest county. The whole province at that
+rate: about 9 minutes on one worker, 5 on two.
+
 The last line printed is one JSON object.
 """
 

@@ -22,7 +22,8 @@ from layers import history
 from layers.derived_boundaries import refresh_after_import
 from layers.imports import dated, places
 from layers.imports.base import ImportSummary
-from layers.imports.core import STAGING, Context, Kind, as_multi, sql_problems
+from layers.imports.core import STAGING, Context, Kind, sql_problems
+from layers.imports.locate import as_multi
 
 S = STAGING
 
