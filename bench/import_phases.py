@@ -5,17 +5,20 @@ runs ``import_file(…, "households", …)`` in this process on a throw-away emb
 times each statement SQLAlchemy sends (COPY goes through psycopg directly and shows up only in
 the stage times). Use it before and after changing the import to see which statement moved.
 
-Measured on the shared 2-core machine (issue 18, 708,000 households, 2,832,000 incomes).
-Timings vary up to 2x with the other jobs on the machine; on a quiet machine, main at ce56c48:
+Measured on a 2-core machine (issue 18, 708,000 households, 2,832,000 incomes), quiet, the
+two write paths alternated in one sitting (in-process totals, so without process start):
 
-* stages: reading 4.4-5.2 s, checking 2.6-2.8 s, staging (COPY) 2.9 s, checking against the
-  database 2.3-2.6 s, writing 18.8-19.2 s, related rows 0.6 s, rebuilding indexes 5.4 s;
-  39-40 s end to end against ogr2ogr's 5.7 s (ratio 0.145);
-* inside "writing" (busy machine, so x1.5-2): the new households' incomes (one INSERT ... SELECT
-  of 2.8 M rows) 14-22 s, the households' INSERT ... SELECT 19 s plus 10-12 s for its archive
-  trigger (household_history, one version per household with its incomes), audit summary 1 s;
-* raising work_mem/maintenance_work_mem and rebuilding household_income's primary key after
-  the load instead of during it did not move the quiet-machine total (40.4 s against 39.1 s).
+* before (archive versions by the statement triggers, income primary key kept): writing
+  21.3-22.2 s, 38.5-39.8 s in all;
+* now (first versions written set-based from each row, archive triggers off around the
+  insert of new households, income primary key rebuilt after): writing 18.8-19.0 s — the
+  incomes' INSERT ... SELECT 4.3 s (2 s of it producing 2.8 M rows from 708,000 staged ones),
+  the households' INSERT ... SELECT 6.1 s (4.4 s inserting: 20 check constraints, two unique
+  indexes), the first versions 6.7 s (2.6 s building the incomes jsonb, 1.7 s inserting) —
+  and 35.9-37.1 s in all; the other stages: reading 2.4-3.7 s, checking 2.7-3.1 s, staging
+  (COPY) 2.5-2.9 s, checking against the database 2.2-2.6 s, rebuilding indexes 5.8-6.1 s;
+* ``bench/import_vs_ogr2ogr.py`` (the CLI end to end, best of 2): 39.7 s against ogr2ogr's
+  6.1 s, ratio 0.154 (0.145 before).
 
     python bench/import_phases.py [--households 708000] [--threshold 0.3]
 """
