@@ -17,9 +17,9 @@ point ``--database-url`` at a database with the province loaded
 Measured on a quiet 2-core machine (issue 18), 20 province counties loaded with
 ``gongjian demo --scale province --load --counties …`` (137,079 households): 1 worker 106.1 s
 (7.74 s per 10,000 households), 2 workers 58.7 s, efficiency 0.90; peak memory per worker
-about 75 MB + 120 MB per 10,000 households of its largest county. The whole province (124 counties,
-705,140 households), same quiet machine: 1 worker 914.9 s (12.98 s per 10,000 households),
-2 workers 513.1 s, efficiency 0.89; peak memory per worker 500 MB.
+about 75 MB + 120 MB per 10,000 households of its largest county. The whole province
+(124 counties, 705,140 households), same quiet machine: 1 worker 914.9 s (12.98 s per
+10,000 households), 2 workers 513.1 s, efficiency 0.89; peak memory per worker 500 MB.
 
 The last line printed is one JSON object.
 """
